@@ -1,0 +1,1 @@
+"""jacobench: measure how normalizing flows pay for the log-determinant of their Jacobian."""

@@ -1,0 +1,124 @@
+"""The timing sweep: one row in ``timing.csv`` per (method, D), appended as each finishes."""
+
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.memory import PeakMemory
+from bench.registry import MethodInfo, RunSpec, count_parameters
+from bench.results import TIMING_COLUMNS, append_row, git_revision, utc_now
+from bench.step import is_finite, make_optimizer, train_step
+from bench.timing import time_callable
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    layers: int = 2
+    batch: int = 128
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    threads: int = 1
+    seed: int = 0
+    lr: float | None = None
+    warmup_steps: int = 3
+    min_run_time: float = 1.0
+
+
+class Diverged(RuntimeError):
+    pass
+
+
+def failure_status(error: BaseException) -> str:
+    """'oom' for an allocation failure on any device, else 'error'."""
+    text = str(error).lower()
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return "oom"
+    if "out of memory" in text or "can't allocate memory" in text:
+        return "oom"
+    return "diverged" if isinstance(error, Diverged) else "error"
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return "cpu"
+
+
+def _measure(info: MethodInfo, dim: int, config: SweepConfig) -> dict[str, Any]:
+    device = torch.device(config.device)
+    memory = PeakMemory(device)
+    memory.start()
+    spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed)
+    method = info.build(spec)
+    generator = torch.Generator().manual_seed(config.seed)
+    x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype).to(device)
+    optimizer = make_optimizer(method, config.lr or info.default_lr)
+    losses = [train_step(method, optimizer, x) for _ in range(config.warmup_steps)]
+    peak = memory.peak_bytes()
+    if not is_finite(method, losses[-1]):
+        raise Diverged("loss or parameters not finite after warm-up")
+
+    def step() -> None:
+        losses.append(train_step(method, optimizer, x))
+
+    timing = time_callable(step, config.threads, config.min_run_time)
+    if not is_finite(method, losses[-1]):
+        raise Diverged("loss or parameters not finite after timing")
+    return {
+        "params": count_parameters(method),
+        "median_s": timing.median_s,
+        "iqr_s": timing.iqr_s,
+        "measurements": timing.measurements,
+        "peak_mem_bytes": peak,
+        "mem_source": memory.source,
+    }
+
+
+def time_one(info: MethodInfo, dim: int, config: SweepConfig, git_rev: str) -> dict[str, Any]:
+    """Time one (method, D); failures become a row with their status, never an exception."""
+    device = torch.device(config.device)
+    row: dict[str, Any] = {
+        "run_id": uuid.uuid4().hex[:12],
+        "started_at": utc_now(),
+        "git_rev": git_rev,
+        "torch_version": torch.__version__,
+        "device": config.device,
+        "device_name": device_name(device),
+        "threads": config.threads,
+        "dtype": str(config.dtype).removeprefix("torch."),
+        "method": info.name,
+        "dim": dim,
+        "layers": config.layers,
+        "batch": config.batch,
+        "seed": config.seed,
+    }
+    try:
+        row |= _measure(info, dim, config)
+        row["status"] = "ok"
+    except Exception as error:  # a failed run is a row, never the end of the sweep
+        row["status"] = failure_status(error)
+        row["message"] = " ".join(str(error).split())[:300]
+    finally:
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    return row
+
+
+def timing_sweep(
+    methods: Sequence[MethodInfo],
+    dims: Sequence[int],
+    config: SweepConfig,
+    out: Path,
+) -> Iterator[dict[str, Any]]:
+    """Time every (method, D), appending each row to ``out/timing.csv`` as soon as it exists."""
+    torch.set_num_threads(config.threads)
+    git_rev = git_revision()
+    for info in methods:
+        for dim in dims:
+            row = time_one(info, dim, config, git_rev)
+            append_row(out / "timing.csv", TIMING_COLUMNS, row)
+            yield row
