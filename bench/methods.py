@@ -1,8 +1,7 @@
 """Registry entries. A new method is one new file plus one entry here."""
 
-from relgrad_impl import DenseFlow, affine_without_log_det, exact_affine, relative_affine
-
 from bench.registry import MethodInfo, RunSpec, register
+from relgrad_impl import DenseFlow, affine_without_log_det, exact_affine, relative_affine
 
 
 def _dense_flow(training_affine):
