@@ -34,5 +34,6 @@ register(
         summary="dense flow with the log-det term dropped: the cost floor, not a density model",
         complexity="O(L·B·D²)",
         build=_dense_flow(affine_without_log_det),
+        trains_likelihood=False,
     )
 )

@@ -14,6 +14,10 @@ from torch import Tensor
 
 
 class FlowMethod(Protocol):
+    """What every registered method is: an ``nn.Module`` whose ``forward`` is z = g(x)."""
+
+    def __call__(self, x: Tensor) -> Tensor: ...
+
     def loss(self, x: Tensor) -> Tensor: ...
 
     def log_prob(self, x: Tensor) -> Tensor: ...
@@ -44,6 +48,8 @@ class MethodInfo:
     complexity: str
     build: Callable[[RunSpec], FlowMethod]
     default_lr: float = 1e-3
+    # False for methods whose loss is not the negative log-likelihood (the cost floor).
+    trains_likelihood: bool = True
 
 
 METHODS: dict[str, MethodInfo] = {}

@@ -72,7 +72,11 @@ class DenseFlow(nn.Module):
         )
         self.biases = nn.ParameterList(torch.zeros(dim) for _ in range(layers))
 
-    def _log_prob(self, x: Tensor, affine: Affine) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:
+        r"""z = g(x)."""
+        return self._transform(x, exact_affine)[0]
+
+    def _transform(self, x: Tensor, affine: Affine) -> tuple[Tensor, Tensor]:
         h, log_det = x, x.new_zeros(x.shape[:-1])
         last = len(self.weights) - 1
         for index, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
@@ -83,7 +87,11 @@ class DenseFlow(nn.Module):
                 h = smooth_leaky_relu(y, self.alpha)
             else:
                 h = y
-        return standard_normal_log_prob(h) + log_det
+        return h, log_det
+
+    def _log_prob(self, x: Tensor, affine: Affine) -> Tensor:
+        z, log_det = self._transform(x, affine)
+        return standard_normal_log_prob(z) + log_det
 
     def log_prob(self, x: Tensor) -> Tensor:
         r"""Exact log p(x) per sample, with log|det W_l| from ``slogdet``."""
