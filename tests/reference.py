@@ -1,0 +1,40 @@
+"""Brute-force references computed from autograd alone, for small D in float64."""
+
+import torch
+from torch import Tensor
+
+from bench.registry import FlowMethod
+from relgrad_impl import standard_normal_log_prob
+
+
+def brute_force_log_prob(method: FlowMethod, x: Tensor) -> Tensor:
+    """log N(g(x)) + log|det ∂g/∂x| per sample, the Jacobian from autograd (differentiable)."""
+    values = []
+    for sample in x:
+        z = method(sample.unsqueeze(0)).squeeze(0)
+        jacobian = torch.autograd.functional.jacobian(
+            lambda s: method(s.unsqueeze(0)).squeeze(0), sample, create_graph=True
+        )
+        values.append(standard_normal_log_prob(z) + torch.linalg.slogdet(jacobian).logabsdet)
+    return torch.stack(values)
+
+
+def euclidean_gradient(method: FlowMethod, loss: Tensor) -> list[Tensor]:
+    params = [p for p in method.parameters() if p.requires_grad]
+    return list(torch.autograd.grad(loss, params, allow_unused=True))
+
+
+def method_gradient(method: FlowMethod, x: Tensor) -> list[Tensor]:
+    """The update direction the method's own loss puts into ``.grad``."""
+    method.zero_grad(set_to_none=True)
+    method.loss(x).backward()
+    return [p.grad for p in method.parameters() if p.requires_grad]
+
+
+def relative(weight: Tensor, bias: Tensor, grad_w: Tensor, grad_b: Tensor) -> tuple[Tensor, Tensor]:
+    """The top rows of ∇_A L · AᵀA for the augmented matrix A = [[W, b], [0, 1]]."""
+    dim = weight.shape[0]
+    a = torch.zeros(dim + 1, dim + 1, dtype=weight.dtype)
+    a[:dim, :dim], a[:dim, dim], a[dim, dim] = weight, bias, 1
+    top = torch.cat([grad_w, grad_b.unsqueeze(1)], dim=1) @ a.T @ a
+    return top[:, :dim], top[:, dim]
