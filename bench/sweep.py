@@ -1,5 +1,6 @@
 """The timing sweep: one row in ``timing.csv`` per (method, D), appended as each finishes."""
 
+import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from typing import Any
 import torch
 
 from bench.memory import PeakMemory
-from bench.registry import MethodInfo, RunSpec, count_parameters
+from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
 from bench.results import TIMING_COLUMNS, append_row, git_revision, utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.timing import time_callable
@@ -48,15 +49,30 @@ def device_name(device: torch.device) -> str:
     return "cpu"
 
 
-def _measure(info: MethodInfo, dim: int, config: SweepConfig) -> dict[str, Any]:
-    device = torch.device(config.device)
-    memory = PeakMemory(device)
-    memory.start()
+def _setup(
+    info: MethodInfo, dim: int, config: SweepConfig
+) -> tuple[FlowMethod, torch.optim.Optimizer, torch.Tensor]:
+    """The method, its Adam optimizer and the fixed standard-normal batch it is timed on."""
     spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed)
     method = info.build(spec)
     generator = torch.Generator().manual_seed(config.seed)
-    x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype).to(device)
-    optimizer = make_optimizer(method, config.lr or info.default_lr)
+    x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype)
+    return method, make_optimizer(method, config.lr or info.default_lr), x.to(config.device)
+
+
+def warm_up_process(info: MethodInfo, dim: int, config: SweepConfig) -> None:
+    """Unrecorded steps, so one-time costs (thread pools, allocator and kernel caches) fall in
+    no run's time or memory."""
+    with contextlib.suppress(Exception):
+        method, optimizer, x = _setup(info, dim, config)
+        for _ in range(2):
+            train_step(method, optimizer, x)
+
+
+def _measure(info: MethodInfo, dim: int, config: SweepConfig) -> dict[str, Any]:
+    memory = PeakMemory(torch.device(config.device))
+    memory.start()
+    method, optimizer, x = _setup(info, dim, config)
     losses = [train_step(method, optimizer, x) for _ in range(config.warmup_steps)]
     peak = memory.peak_bytes()
     if not is_finite(method, losses[-1]):
@@ -117,6 +133,7 @@ def timing_sweep(
     """Time every (method, D), appending each row to ``out/timing.csv`` as soon as it exists."""
     torch.set_num_threads(config.threads)
     git_rev = git_revision()
+    warm_up_process(methods[0], min(dims), config)
     for info in methods:
         for dim in dims:
             row = time_one(info, dim, config, git_rev)
