@@ -11,10 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import bench.methods  # noqa: F401  (fills the registry)
+from bench.plotting import FORMATS, write_figures
 from bench.registry import METHODS, MethodInfo, UnknownMethodError, get_method
+from bench.report import build_report, print_report, write_markdown
 from bench.results import ResultsError, prepare_out_dir
 from bench.summary import exponents, timing_table
 from bench.sweep import SweepConfig, timing_sweep
+from bench.tables import BadResults, load_tables
 
 app = typer.Typer(
     add_completion=False,
@@ -150,3 +153,35 @@ def print_timing_summary(rows: pd.DataFrame) -> None:
         for (_, _, name), (fit, local) in fits.items():
             fit_view.add_row(name, str(fit), f"{local:.2f}")
         console.print(fit_view)
+
+
+RESULTS_OPTION = typer.Option(help="Folder holding timing.csv and/or training.csv.")
+
+
+@app.command()
+def plot(
+    results: Annotated[Path, RESULTS_OPTION] = Path("results"),
+    fmt: Annotated[str, typer.Option("--format", help=" or ".join(FORMATS))] = "png",
+) -> None:
+    """Draw the scaling, ratio, memory and likelihood figures from the tables into RESULTS."""
+    try:
+        written = write_figures(results, fmt)
+    except BadResults as error:
+        fail(str(error))
+    for path in written:
+        console.print(f"wrote {path}")
+
+
+@app.command()
+def report(
+    results: Annotated[Path, RESULTS_OPTION] = Path("results"),
+    markdown: Annotated[Path | None, typer.Option(help="Also write it as Markdown here.")] = None,
+) -> None:
+    """Summarise the tables: time per method × D, exponents, memory, likelihood, failures."""
+    try:
+        sections = build_report(load_tables(results))
+        if markdown is not None:
+            write_markdown(markdown, sections, results)
+    except BadResults as error:
+        fail(str(error))
+    print_report(sections, console)

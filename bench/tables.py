@@ -1,0 +1,134 @@
+"""Loading the result tables for ``bench plot`` and ``bench report``.
+
+Both commands read only ``timing.csv`` and ``training.csv`` (schema in ``bench.results``), so they
+work on tables from any machine or several merged. Anything they cannot use becomes one
+``BadResults`` line for the CLI, never a traceback.
+"""
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from bench.results import TIMING_COLUMNS, TRAINING_COLUMNS
+
+# Rows that differ in any of these never share a line: their times are not comparable.
+# They stay strings so that an empty cell is a value of its own, not a NaN groupby drops.
+TIMING_SETTING = ["device", "device_name", "threads", "dtype", "layers", "batch"]
+TIMING_GROUP = [*TIMING_SETTING, "method"]
+TRAINING_SETTING = ["device", "layers", "batch", "lr"]
+TRAINING_RUN = [*TRAINING_SETTING, "method", "dataset", "dim", "seed", "run_id"]
+
+TIMING_NUMBERS = ["dim", "params", "median_s", "iqr_s", "measurements", "peak_mem_bytes"]
+TRAINING_NUMBERS = [
+    "dim",
+    "params",
+    "step",
+    "wall_s",
+    "train_nll",
+    "test_nll",
+    "test_bpd",
+    "true_nll",
+    "gap_nats",
+]
+# An ok row without these cannot be drawn or summarised.
+TIMING_NEEDED = ["dim", "median_s"]
+TRAINING_NEEDED = ["dim", "step", "test_nll"]
+
+
+class BadResults(ValueError):
+    """The results folder or a table in it cannot be used; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Tables:
+    folder: Path
+    timing: pd.DataFrame | None  # None where the file is absent or has no rows
+    training: pd.DataFrame | None
+
+    def failed(self) -> pd.DataFrame:
+        """Every row whose status is not ok, from both tables, with a ``table`` column."""
+        parts = [
+            rows[rows["status"] != "ok"].assign(table=name)
+            for name, rows in [("timing", self.timing), ("training", self.training)]
+            if rows is not None
+        ]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def load_tables(folder: Path) -> Tables:
+    """Read both tables of ``folder``; at least one must exist and hold a successful row."""
+    if not folder.exists():
+        raise BadResults(f"results folder {folder} does not exist; make it with `bench run`")
+    if not folder.is_dir():
+        raise BadResults(f"--results {folder} is a file, not a folder")
+    timing = _read(folder / "timing.csv", TIMING_COLUMNS, TIMING_NUMBERS, TIMING_NEEDED)
+    training = _read(folder / "training.csv", TRAINING_COLUMNS, TRAINING_NUMBERS, TRAINING_NEEDED)
+    tables = Tables(folder, timing, training)
+    present = [rows for rows in (timing, training) if rows is not None]
+    if not present:
+        raise BadResults(f"no rows in {folder}: neither timing.csv nor training.csv has any")
+    if not any((rows["status"] == "ok").any() for rows in present):
+        counts = Counter(tables.failed()["status"])
+        statuses = ", ".join(f"{n} {status or 'no status'}" for status, n in counts.items())
+        raise BadResults(f"no successful runs in {folder}: every row failed ({statuses})")
+    return tables
+
+
+def _read(
+    path: Path, columns: list[str], numbers: list[str], needed: list[str]
+) -> pd.DataFrame | None:
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        rows = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise BadResults(f"{path} is not a readable CSV table: {reason}") from None
+    missing = [column for column in columns if column not in rows.columns]
+    if missing:
+        raise BadResults(f"{path} lacks the column(s) {', '.join(missing)}")
+    if rows.empty:
+        return None
+    for column in numbers:
+        rows[column] = pd.to_numeric(rows[column], errors="coerce")
+    _check_needed(path, rows, needed)
+    return rows
+
+
+def _check_needed(path: Path, rows: pd.DataFrame, needed: list[str]) -> None:
+    ok = rows[rows["status"] == "ok"]
+    for column in needed:
+        blank = ok[ok[column].isna()]
+        if not blank.empty:
+            line = blank.index[0] + 2  # header is line 1
+            raise BadResults(f"{path} line {line}: status ok but no number in {column}")
+
+
+def timing_setting_label(setting: pd.Series) -> str:
+    """'cpu · 2 threads · float32 · L=2 · B=128' (or the GPU's name instead of threads)."""
+    if setting["device"].startswith("cuda"):
+        where = f"{setting['device']} ({setting['device_name']})"
+    else:
+        where = f"{setting['device']} · {setting['threads']} threads"
+    return f"{where} · {setting['dtype']} · L={setting['layers']} · B={setting['batch']}"
+
+
+def training_setting_label(setting: pd.Series) -> str:
+    return (
+        f"{setting['device']} · L={setting['layers']} · B={setting['batch']} · lr={setting['lr']}"
+    )
+
+
+def describe_failure(row: pd.Series, width: int = 90) -> str:
+    """One line per non-ok row: where it was, what failed and the start of its message."""
+    where = f"{row['table']}: {row['method']} D={_integer(row['dim'])} on {row['device']}"
+    if row["table"] == "training":
+        where += f" ({row['dataset']}, step {_integer(row['step'])})"
+    message = row["message"] if len(row["message"]) <= width else row["message"][:width] + "…"
+    return f"{where}: {row['status'] or 'no status'}" + (f" — {message}" if message else "")
+
+
+def _integer(value: float) -> str:
+    return "?" if pd.isna(value) else str(int(value))
