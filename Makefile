@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint
+.PHONY: install run test lint bench bench-baseline
 
 $(BIN)/bench: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,3 +22,18 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Regression timing (README, "Regression timing"): time one training step per method and size,
+# then gate the ratios to floor against tests/benchmarks/baseline.json.
+BENCH_JSON ?= .benchmarks/run.json
+BENCH_BUDGET ?= 2.0
+BENCH_PYTEST = $(BIN)/python -m pytest tests/benchmarks --benchmark-only --bench-budget=$(BENCH_BUDGET)
+
+bench: install
+	$(BENCH_PYTEST) --benchmark-json=$(BENCH_JSON)
+	$(BIN)/python scripts/benchmark_gate.py check $(BENCH_JSON)
+
+# On purpose only: three runs, their median ratios become the committed baseline.
+bench-baseline: install
+	for run in 1 2 3; do $(BENCH_PYTEST) --benchmark-json=.benchmarks/baseline-$$run.json || exit 1; done
+	$(BIN)/python scripts/benchmark_gate.py baseline .benchmarks/baseline-[123].json
