@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 
 class _RelativeAffine(torch.autograd.Function):
@@ -43,14 +44,20 @@ class _RelativeAffine(torch.autograd.Function):
         ctx.save_for_backward(y, weight, bias)
 
     @staticmethod
+    @once_differentiable
     def backward(
         ctx: Any, grad_y: Tensor, grad_log_det: Tensor
     ) -> tuple[Tensor | None, Tensor, Tensor]:
         y, weight, bias = ctx.saved_tensors
-        grad_h = grad_y @ weight if ctx.needs_input_grad[0] else None
+        grad_h = None
+        if ctx.needs_input_grad[0]:
+            # Δ W and Y W share W: one (2B×D)(D×D) product uses the BLAS better than two.
+            grad_h, y_weight = torch.cat([grad_y, y]).mm(weight).split(len(y))
+        else:
+            y_weight = y.mm(weight)
         # Product order is the whole point: (Y W) first keeps this O(B·D²).
-        grad_weight = torch.addmm(weight * grad_log_det, grad_y.t(), y @ weight)
-        grad_bias = torch.addmv(bias * grad_log_det, grad_y.t(), y @ bias + 1)
+        grad_weight = grad_y.t().mm(y_weight).addcmul_(weight, grad_log_det)
+        grad_bias = torch.addmv(bias * grad_log_det, grad_y.t(), y.mv(bias) + 1)
         return grad_h, grad_weight, grad_bias
 
 
