@@ -26,17 +26,8 @@ from bench.tables import (
 
 TIME_HEADERS = ("method", "D", "median ms ± IQR", "× floor", "peak MiB", "params", "runs")
 FIT_HEADERS = ("method", "exponent k [95 % CI]", "local k (two largest D)", "D swept")
-LIKELIHOOD_HEADERS = (
-    "D",
-    "method",
-    "setting",
-    "seeds",
-    "steps",
-    "test NLL (nats)",
-    "bits/dim",
-    "gap (nats)",
-    "wall s",
-)
+LIKELIHOOD_HEADERS = ("D", "method", "seeds", "steps", "test NLL (nats)", "bits/dim")
+LIKELIHOOD_HEADERS += ("gap (nats)", "wall s")
 FAILURE_HEADERS = ("table", "method", "D", "device", "seed", "status", "message")
 
 
@@ -103,16 +94,16 @@ def memory_note(rows: pd.DataFrame, setting: pd.Series) -> str:
 
 
 def likelihood_sections(rows: pd.DataFrame) -> list[Section]:
-    """Per data set: each (D, method, setting) at its final evaluation, pooled over seeds."""
+    """Per data set and setting: each (D, method) at its final evaluation, pooled over seeds."""
     finals = final_rows(rows)
     if finals.empty:
         return [Section("Likelihood", (), note="no training run finished with status ok")]
     sections = []
-    for dataset, part in finals.groupby("dataset"):
-        groups = part.groupby(["dim", "method", *TRAINING_SETTING])
-        summary = [likelihood_row(runs) for _, runs in groups]
+    for _, part in finals.groupby(["dataset", *TRAINING_SETTING]):
+        title = f"Likelihood — {part.iloc[0]['dataset']} — {training_setting_label(part.iloc[0])}"
+        summary = [likelihood_row(runs) for _, runs in part.groupby(["dim", "method"])]
         note = "final evaluation of each run; mean ± standard deviation over seeds"
-        sections.append(Section(f"Likelihood — {dataset}", LIKELIHOOD_HEADERS, summary, note))
+        sections.append(Section(title, LIKELIHOOD_HEADERS, summary, note))
     return sections
 
 
@@ -127,7 +118,6 @@ def likelihood_row(runs: pd.DataFrame) -> tuple[str, ...]:
     return (
         str(int(first["dim"])),
         first["method"],
-        training_setting_label(first),
         str(len(runs)),
         number(runs["step"].max(), ".0f"),
         spread(runs["test_nll"]),
