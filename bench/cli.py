@@ -11,6 +11,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 import bench.methods  # noqa: F401  (fills the registry)
+from bench.datasets import (
+    DATA_DIR_ENV,
+    DATASETS,
+    DatasetError,
+    default_data_dir,
+    get_dataset,
+    is_cached,
+)
 from bench.plotting import FORMATS, write_figures
 from bench.registry import METHODS, MethodInfo, UnknownMethodError, get_method
 from bench.report import build_report, print_report, write_markdown
@@ -18,6 +26,7 @@ from bench.results import ResultsError, prepare_out_dir
 from bench.summary import exponents, timing_table
 from bench.sweep import SweepConfig, timing_sweep
 from bench.tables import BadResults, load_tables
+from bench.training import TrainConfig, final_rows, load_for_dims, training_sweep
 
 app = typer.Typer(
     add_completion=False,
@@ -97,8 +106,16 @@ def run(
     dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
     min_time: Annotated[float, typer.Option(help="Seconds of timing per run, at least.")] = 1.0,
     out: Annotated[Path, typer.Option(help="Results folder.")] = Path("results"),
+    steps: Annotated[int | None, typer.Option(help="Train N steps, log NLL (no timing).")] = None,
+    dataset: Annotated[str | None, typer.Option(help="With --steps (default gaussian).")] = None,
+    eval_every: Annotated[int | None, typer.Option(help="Evaluate every K steps.")] = None,
+    lr: Annotated[
+        float | None, typer.Option(help="Adam learning rate (default per method).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help=f"Data cache (or ${DATA_DIR_ENV}).")] = None,
 ) -> None:
-    """Time one training step per (method, D) and append rows to OUT/timing.csv."""
+    """Time one training step per (method, D) into OUT/timing.csv; with --steps, train
+    each (method, D) on --dataset instead and log its likelihood to OUT/training.csv."""
     try:
         infos = parse_methods(method)
         dim_list = parse_dims(dims)
@@ -107,6 +124,28 @@ def run(
         positive("min-time", min_time)
         if dtype not in DTYPES:
             raise BadInput(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
+        if steps is None:
+            options = [("dataset", dataset), ("eval-every", eval_every), ("lr", lr)]
+            given = [name for name, value in options if value is not None]
+            if given:
+                raise BadInput(f"--{'/--'.join(given)} need --steps N (they set up training)")
+        else:
+            for name, value in [("steps", steps), ("eval-every", eval_every), ("lr", lr)]:
+                positive(name, value)
+            train_config = TrainConfig(
+                steps=steps,
+                dataset=dataset or "gaussian",
+                eval_every=eval_every,
+                layers=layers,
+                batch=batch,
+                device=parse_device(device),
+                dtype=DTYPES[dtype],
+                threads=threads or torch.get_num_threads(),
+                seed=seed,
+                lr=lr,
+            )
+            prepare_out_dir(out)
+            data = load_for_dims(train_config.dataset, dim_list, data_dir or default_data_dir())
         config = SweepConfig(
             layers=layers,
             batch=batch,
@@ -117,8 +156,11 @@ def run(
             min_run_time=min_time,
         )
         prepare_out_dir(out)
-    except (BadInput, UnknownMethodError, ResultsError, RuntimeError) as error:
+    except (BadInput, UnknownMethodError, ResultsError, DatasetError, RuntimeError) as error:
         fail(str(error))
+    if steps is not None:
+        train(infos, data, train_config, out)
+        return
     rows = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
@@ -153,6 +195,66 @@ def print_timing_summary(rows: pd.DataFrame) -> None:
         for (_, _, name), (fit, local) in fits.items():
             fit_view.add_row(name, str(fit), f"{local:.2f}")
         console.print(fit_view)
+
+
+def train(infos: list[MethodInfo], data: dict, config: TrainConfig, out: Path) -> None:
+    rows = []
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
+        task = progress.add_task("training", total=len(infos) * len(data))
+        for row in training_sweep(infos, data, config, out):
+            rows.append(row)
+            done = row["status"] != "ok" or row["step"] >= config.steps
+            description = f"{row['method']} D={row['dim']} step {row['step']}"
+            progress.update(task, advance=int(done), description=description)
+    view = Table("method", "D", "status", "step", "train s", "test NLL", "bits/dim", "gap nats")
+    for r in final_rows(rows):
+        cells = [r.get(k) for k in ("test_nll", "test_bpd", "gap_nats")]
+        cells = ["" if v is None else f"{v:.4f}" for v in cells]
+        view.add_row(
+            r["method"], str(r["dim"]), r["status"], str(r["step"]), f"{r['wall_s']:.1f}", *cells
+        )
+        if r["status"] != "ok":
+            console.print(f"[red]{r['method']} D={r['dim']}: {r['status']}[/] {r['message']}")
+    console.print(view)
+    console.print(f"rows appended to {out / 'training.csv'}")
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Data sets: list them, download one.")
+app.add_typer(data_app, name="data")
+DATA_DIR_OPTION = typer.Option(help=f"Data cache folder (default ${DATA_DIR_ENV} or ~/.cache).")
+
+
+@data_app.command("list")
+def data_list(data_dir: Annotated[Path | None, DATA_DIR_OPTION] = None) -> None:
+    """The data sets: name, D, whether they are cached, splits, summary."""
+    folder = data_dir or default_data_dir()
+    table = Table("dataset", "D", "cached", "true NLL", "splits", "summary")
+    for info in DATASETS.values():
+        cached = "built-in" if info.offline else ("yes" if is_cached(info, folder) else "no")
+        dim = "any" if info.dim is None else str(info.dim)
+        truth = "yes" if info.truth else ""
+        table.add_row(info.name, dim, cached, truth, info.splits, info.summary)
+    console.print(table)
+    console.print(f"cache: {folder}")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="A data set of `bench data list`.")],
+    data_dir: Annotated[Path | None, DATA_DIR_OPTION] = None,
+) -> None:
+    """Download and verify one data set into the cache."""
+    folder = data_dir or default_data_dir()
+    try:
+        info = get_dataset(name)
+        if info.fetch is None:
+            console.print(f"{name} is built in: nothing to download")
+            return
+        info.fetch(folder)
+    except DatasetError as error:
+        fail(str(error))
+    console.print(f"{name}: cached and verified in {folder}")
 
 
 RESULTS_OPTION = typer.Option(help="Folder holding timing.csv and/or training.csv.")

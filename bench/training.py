@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bench.datasets import Data, bits_per_dim
+from bench.datasets import Data, bits_per_dim, get_dataset, load_dataset
 from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
 from bench.results import TRAINING_COLUMNS, append_row, git_revision, utc_now
 from bench.step import is_finite, make_optimizer, train_step
@@ -155,6 +155,14 @@ class Trainer:
         finally:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
+
+
+def load_for_dims(dataset: str, dims: Sequence[int], data_dir: Path) -> dict[int, Data]:
+    """The data set at each D, every D checked before anything is loaded or downloaded."""
+    info = get_dataset(dataset)
+    for dim in dims:
+        info.check_dim(dim)
+    return {dim: load_dataset(dataset, dim, data_dir) for dim in dict.fromkeys(dims)}
 
 
 def training_sweep(
