@@ -10,6 +10,8 @@ from relgrad_impl import (
     exact_affine,
     relative_affine,
 )
+from relgrad_impl.continuous import ContinuousFlow
+from relgrad_impl.rectangular import RectangularFlow, default_latent_dims
 
 
 def _dense_flow(training_affine):
@@ -95,5 +97,83 @@ register(
         "1 hidden layer of width D/4 (≈ 3·L·D² params)",
         complexity="O(L·B·D²)",
         build=build_nsf,
+    )
+)
+
+
+def _width(spec: RunSpec) -> int:
+    return int(spec.hyper.get("hidden", max(spec.dim, 32)))
+
+
+def _rectangular_flow(log_det_gradient: str):
+    def build(spec: RunSpec) -> RectangularFlow:
+        hyper = spec.hyper
+        flow = RectangularFlow(
+            spec.dim,
+            int(hyper.get("latent_dims") or default_latent_dims(spec.dim)),
+            spec.layers,
+            _width(spec),
+            log_det_gradient,
+            beta=float(hyper.get("beta", 1.0)),
+            num_probes=int(hyper.get("probes", 1)),
+            cg_tol=float(hyper.get("cg_tol", 1e-4)),
+            generator=spec.generator(),
+        )
+        return flow.to(device=spec.device, dtype=spec.dtype)
+
+    return build
+
+
+def _continuous_flow(trace: str):
+    def build(spec: RunSpec) -> ContinuousFlow:
+        tol = spec.hyper.get("ode_tol")
+        flow = ContinuousFlow(
+            spec.dim,
+            _width(spec),
+            spec.layers,
+            trace,
+            solver=str(spec.hyper.get("solver", "dopri5")),
+            tol=None if tol is None else float(tol),
+            generator=spec.generator(),
+        )
+        return flow.to(device=spec.device, dtype=spec.dtype)
+
+    return build
+
+
+_RECT = "injective flow R^d → R^D (Caterini et al. 2021): zero-pad, L couplings of width H"
+register(
+    MethodInfo(
+        name="rect-exact",
+        summary=f"{_RECT}; log det(JᵀJ) exact: d JVPs, Cholesky, backprop; β = 1, "
+        "d = --latent-dims (default max(1, D/4))",
+        complexity="O(B·(d·L·D·H + D·d² + d³)), H = max(D, 32)",
+        build=_rectangular_flow("exact"),
+    )
+)
+register(
+    MethodInfo(
+        name="rect-hutch",
+        summary=f"{_RECT}; ∇log det(JᵀJ) by K = 1 Hutchinson probe + CG (tol 1e-4); "
+        "evaluation exact",
+        complexity="O(B·K·(n_CG + 2)·L·D·H), n_CG ≤ d CG steps, H = max(D, 32)",
+        build=_rectangular_flow("hutchinson"),
+    )
+)
+_CNF = "continuous flow (FFJORD), torchdiffeq dopri5, MLP f(z, t) with L tanh layers of width H"
+register(
+    MethodInfo(
+        name="cnf-exact",
+        summary=f"{_CNF}; exact trace of ∂f/∂z (D VJPs per evaluation)",
+        complexity="O(N_f·D·B·L·H²), N_f solver evaluations, H = max(D, 32)",
+        build=_continuous_flow("exact"),
+    )
+)
+register(
+    MethodInfo(
+        name="cnf-hutch",
+        summary=f"{_CNF}; Hutchinson trace (1 Gaussian probe, 1 VJP); evaluation exact",
+        complexity="O(N_f·B·L·H²), N_f solver evaluations, H = max(D, 32)",
+        build=_continuous_flow("hutchinson"),
     )
 )

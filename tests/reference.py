@@ -19,6 +19,19 @@ def brute_force_log_prob(method: FlowMethod, x: Tensor) -> Tensor:
     return torch.stack(values)
 
 
+def brute_force_injective_log_prob(method: FlowMethod, x: Tensor) -> Tensor:
+    """log N(z) − ½ log det(JᵀJ) per sample at z = method(x), J = ∂decode/∂z (D×d) from
+    autograd: the density on an injective flow's manifold at the projection of x."""
+    values = []
+    for z in method(x):
+        jacobian = torch.autograd.functional.jacobian(
+            lambda s: method.decode(s.unsqueeze(0)).squeeze(0), z, create_graph=True
+        )
+        gram = jacobian.T @ jacobian
+        values.append(standard_normal_log_prob(z) - 0.5 * torch.linalg.slogdet(gram).logabsdet)
+    return torch.stack(values)
+
+
 def euclidean_gradient(method: FlowMethod, loss: Tensor) -> list[Tensor]:
     params = [p for p in method.parameters() if p.requires_grad]
     return list(torch.autograd.grad(loss, params, allow_unused=True))
