@@ -58,11 +58,16 @@ def gaussian_entropy(eigenvalues: Tensor) -> float:
     return 0.5 * dim * (1 + math.log(2 * math.pi)) + 0.5 * eigenvalues.log().sum().item()
 
 
-def load_gaussian(dim: int, data_dir: Path | None = None) -> Data:
-    generator = _generator(GAUSSIAN_SEED, dim)
-    eigenvalues = gaussian_spectrum(dim)
+def gaussian_parameters(dim: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+    """μ, the eigenvalues λ and the rotation Q of Σ = Q diag(λ) Qᵀ."""
     rotation = random_rotation(dim, generator)
     mean = torch.randn(dim, generator=generator, dtype=torch.float64)
+    return mean, gaussian_spectrum(dim), rotation
+
+
+def load_gaussian(dim: int, data_dir: Path | None = None) -> Data:
+    generator = _generator(GAUSSIAN_SEED, dim)
+    mean, eigenvalues, rotation = gaussian_parameters(dim, generator)
     noise = torch.randn(N_TRAIN + N_TEST, dim, generator=generator, dtype=torch.float64)
     x = mean + (noise * eigenvalues.sqrt()) @ rotation.T
     # log N(x; μ, Σ) with Σ^{-1/2} (x − μ) = noise (the rotation is orthogonal).
@@ -118,21 +123,23 @@ def laplace_log_prob(s: Tensor) -> Tensor:
     return -(s.abs() / LAPLACE_SCALE + math.log(2 * LAPLACE_SCALE)).sum(-1)
 
 
-def sample_teacher(teacher: Teacher, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """n samples x and their exact log p(x) = log p_s(s) − log|det J_f(s)|."""
+def sample_teacher(
+    teacher: Teacher, n: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor, Tensor]:
+    """n sources s, samples x = f(s) and their exact log p(x) = log p_s(s) − log|det J_f(s)|."""
     dim = teacher.weights[0].shape[0]
     # Laplace by inverse CDF of a uniform on (−½, ½).
     u = torch.rand(n, dim, generator=generator, dtype=torch.float64) - 0.5
     u = u.clamp(-0.5 + 1e-12, 0.5 - 1e-12)
     s = -LAPLACE_SCALE * torch.sign(u) * torch.log1p(-2 * u.abs())
     x, log_det = teacher.forward(s)
-    return x, laplace_log_prob(s) - log_det
+    return s, x, laplace_log_prob(s) - log_det
 
 
 def load_teacher(dim: int, data_dir: Path | None = None) -> Data:
     generator = _generator(TEACHER_SEED, dim)
     teacher = Teacher.random(dim, generator)
-    x, log_prob = sample_teacher(teacher, N_TRAIN + N_TEST, generator)
+    _, x, log_prob = sample_teacher(teacher, N_TRAIN + N_TEST, generator)
     return Data(
         name="teacher",
         train=x[:N_TRAIN].float(),

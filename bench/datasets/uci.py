@@ -11,9 +11,9 @@ Preprocessing and splits follow MAF's ``datasets/*.py`` (re-implemented here):
   10 %, validation = last 10 % of the rest, standardize with train+validation statistics. D = 6.
 - gas: drop Meth/Eth/Time, repeatedly drop the first column correlated > 0.98 with another,
   standardize, test = last 10 %, validation = last 10 % of the rest. D = 8.
-- hepmass: signal rows (label 1) only, label dropped, standardized with train statistics (test
-  columns aligned to train by name), features whose smallest value repeats more than 5 times
-  dropped, validation = last 10 % of train. D = 21.
+- hepmass: signal rows (label 1) only, label dropped, test columns aligned to train by name,
+  features whose smallest training value repeats more than 5 times dropped, standardized with
+  train statistics, validation = last 10 % of train. D = 21.
 - miniboone: the archive's cleaned array, splits as power, standardized likewise. D = 43.
 - bsds300: the archive's train/validation/test patches as they are. D = 63.
 """
@@ -169,11 +169,13 @@ def preprocess_hepmass(train_frame, test_frame) -> tuple[np.ndarray, ...]:
     train_frame = train_frame[train_frame.iloc[:, 0] == 1].iloc[:, 1:]
     test_frame = test_frame[test_frame.iloc[:, 0] == 1].iloc[:, 1:]
     test_frame = test_frame.reindex(columns=train_frame.columns)  # MAF: drop test's extra column
-    mean, std = train_frame.mean(), train_frame.std()
-    train = ((train_frame - mean) / std).to_numpy(dtype=np.float64)
-    test = ((test_frame - mean) / std).to_numpy(dtype=np.float64)
+    # MAF's rule, applied before standardizing (which keeps the count for non-constant columns
+    # and would turn a constant one, e.g. mass, into NaN).
+    train, test = train_frame.to_numpy(np.float64), test_frame.to_numpy(np.float64)
     keep = [i for i in range(train.shape[1]) if _smallest_value_count(train[:, i]) <= 5]
     train, test = train[:, keep], test[:, keep]
+    mean, std = train.mean(axis=0), train.std(axis=0, ddof=1)
+    train, test = (train - mean) / std, (test - mean) / std
     if np.isnan(test).any():
         raise DatasetError("hepmass: the test file's columns do not match the training file's")
     n_valid = int(0.1 * len(train))
