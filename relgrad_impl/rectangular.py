@@ -59,20 +59,20 @@ def gram_log_det(jacobian: Tensor) -> Tensor:
 def gram_log_det_surrogate(
     g: Callable[[Tensor], Tensor],
     z: Tensor,
-    num_probes: int = 1,
+    eps: Tensor,
     cg_tol: float = 1e-4,
     cg_max_iter: int | None = None,
 ) -> Tensor:
-    r"""A per-sample surrogate whose gradient is an unbiased estimate of ∂ log det(JᵀJ).
+    r"""A per-sample surrogate whose gradient estimates ∂ log det(JᵀJ) from probes ε (K, B, d).
 
-    Mean over K probes of uᵀ(JᵀJ ε) with u = (JᵀJ)^{-1} ε solved by CG and held fixed. The
-    value is ≈ d, not the log-det: only its gradient means anything.
+    Mean over the K probes of uᵀ(JᵀJ ε) with u = (JᵀJ)^{-1} ε solved by CG and held fixed.
+    Unbiased when E[ε εᵀ] = I. The value is ≈ d, not the log-det: only its gradient means
+    anything.
     """
-    eps = probes((num_probes, *z.shape), z)
     with torch.no_grad():
         u = _solve_gram(g, z.detach(), eps, cg_tol, cg_max_iter)
     both = vmap(lambda v: jvp(g, (z,), (v,))[1])(torch.cat([u, eps]))
-    return (both[:num_probes] * both[num_probes:]).sum(-1).mean(0)
+    return (both[: len(eps)] * both[len(eps) :]).sum(-1).mean(0)
 
 
 def _solve_gram(
@@ -157,7 +157,6 @@ class RectangularFlow(nn.Module):
         data = -standard_normal_log_prob(z) + self.beta * self.reconstruction(x, z)
         if self.log_det_gradient == "exact":
             return (data + 0.5 * self.gram_log_det(z)).mean()
-        surrogate = gram_log_det_surrogate(
-            self.decode, z, self.num_probes, self.cg_tol, self.cg_max_iter
-        )
+        eps = probes((self.num_probes, *z.shape), z)
+        surrogate = gram_log_det_surrogate(self.decode, z, eps, self.cg_tol, self.cg_max_iter)
         return (data + 0.5 * (surrogate - surrogate.detach())).mean()
