@@ -126,7 +126,7 @@ def _rectangular_flow(log_det_gradient: str):
 
 def _continuous_flow(trace: str):
     def build(spec: RunSpec) -> ContinuousFlow:
-        tol = spec.hyper.get("ode_tol")
+        tol, step = spec.hyper.get("ode_tol"), spec.hyper.get("step_size")
         flow = ContinuousFlow(
             spec.dim,
             _width(spec),
@@ -134,6 +134,7 @@ def _continuous_flow(trace: str):
             trace,
             solver=str(spec.hyper.get("solver", "dopri5")),
             tol=None if tol is None else float(tol),
+            step_size=None if step is None else float(step),
             generator=spec.generator(),
         )
         return flow.to(device=spec.device, dtype=spec.dtype)
