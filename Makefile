@@ -25,13 +25,12 @@ lint: install
 
 # Regression timing (README, "Regression timing"): time one training step per method and size,
 # then gate the ratios to floor against tests/benchmarks/baseline.json.
-BENCH_JSON ?= .benchmarks/run.json
+BENCH_OUT ?= .benchmarks/run
 BENCH_BUDGET ?= 2.0
 BENCH_PYTEST = $(BIN)/python -m pytest tests/benchmarks --benchmark-only --bench-budget=$(BENCH_BUDGET)
 
 bench: install
-	$(BENCH_PYTEST) --benchmark-json=$(BENCH_JSON)
-	$(BIN)/python scripts/benchmark_gate.py check $(BENCH_JSON)
+	BENCH_BUDGET=$(BENCH_BUDGET) scripts/run_benchmarks.sh $(BENCH_OUT)
 
 # On purpose only: three runs, their median ratios become the committed baseline.
 bench-baseline: install

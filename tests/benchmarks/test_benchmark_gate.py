@@ -78,6 +78,17 @@ def test_new_benchmark_passes_and_is_listed(tmp_path: Path, baseline: Path, caps
     assert "maf-D64" in capsys.readouterr().out
 
 
+def test_a_regression_must_show_in_every_retry(tmp_path: Path, baseline: Path) -> None:
+    noisy = _write(tmp_path / "noisy.json", _run_document({"relgrad-D64": 2.5}))
+    retry = _write(tmp_path / "retry.json", _run_document({"relgrad-D64": 1.35}))
+    failing = tmp_path / "failing.txt"
+    args = ["--baseline", str(baseline), "--allow-missing", "--failing-out", str(failing)]
+    assert gate.main(["check", str(noisy), *args]) == 1
+    assert failing.read_text() == "relgrad-D64"
+    assert gate.main(["check", str(noisy), str(retry), *args]) == 0
+    assert failing.read_text() == ""
+
+
 def test_judge_statuses() -> None:
     assert gate.judge("a-D64", 1.0, 1.29, 0.3).status == "ok"
     assert gate.judge("a-D64", 1.0, 1.31, 0.3).status == "regressed"
