@@ -113,6 +113,9 @@ def run(
         float | None, typer.Option(help="Adam learning rate (default per method).")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help=f"Data cache (or ${DATA_DIR_ENV}).")] = None,
+    latent_dims: Annotated[
+        int | None, typer.Option(help="Manifold dimension d of rect-* (default max(1, D/4)).")
+    ] = None,
 ) -> None:
     """Time one training step per (method, D) into OUT/timing.csv; with --steps, train
     each (method, D) on --dataset instead and log its likelihood to OUT/training.csv."""
@@ -122,6 +125,10 @@ def run(
         for name, value in [("layers", layers), ("batch", batch), ("threads", threads)]:
             positive(name, value)
         positive("min-time", min_time)
+        positive("latent-dims", latent_dims)
+        if latent_dims is not None and latent_dims > min(dim_list):
+            raise BadInput(f"--latent-dims {latent_dims} exceeds the smallest D {min(dim_list)}")
+        hyper = {} if latent_dims is None else {"latent_dims": latent_dims}
         if dtype not in DTYPES:
             raise BadInput(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
         if steps is None:
@@ -143,6 +150,7 @@ def run(
                 threads=threads or torch.get_num_threads(),
                 seed=seed,
                 lr=lr,
+                hyper=hyper,
             )
             prepare_out_dir(out)
             data = load_for_dims(train_config.dataset, dim_list, data_dir or default_data_dir())
@@ -154,6 +162,7 @@ def run(
             threads=threads or torch.get_num_threads(),
             seed=seed,
             min_run_time=min_time,
+            hyper=hyper,
         )
         prepare_out_dir(out)
     except (BadInput, UnknownMethodError, ResultsError, DatasetError, RuntimeError) as error:

@@ -2,8 +2,8 @@
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ class SweepConfig:
     lr: float | None = None
     warmup_steps: int = 3
     min_run_time: float = 1.0
+    hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
 
 
 class Diverged(RuntimeError):
@@ -53,7 +54,7 @@ def _setup(
     info: MethodInfo, dim: int, config: SweepConfig
 ) -> tuple[FlowMethod, torch.optim.Optimizer, torch.Tensor]:
     """The method, its Adam optimizer and the fixed standard-normal batch it is timed on."""
-    spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed)
+    spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed, config.hyper)
     method = info.build(spec)
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype)

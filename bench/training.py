@@ -13,8 +13,8 @@ the gap. A loss or parameter that is not finite at an evaluation point ends that
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class TrainConfig:
     lr: float | None = None  # None: the method's default_lr
     eval_batch: int = 2048
     train_eval: int = 10_000
+    hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
 
     @property
     def every(self) -> int:
@@ -119,7 +120,9 @@ class Trainer:
     def _rows(self) -> Iterator[dict[str, Any]]:
         config = self.config
         try:
-            spec = RunSpec(self.data.dim, config.layers, config.device, config.dtype, config.seed)
+            spec = RunSpec(
+                self.data.dim, config.layers, config.device, config.dtype, config.seed, config.hyper
+            )
             method = self.info.build(spec)
             self.base["params"] = count_parameters(method)
             optimizer = make_optimizer(method, self.lr)

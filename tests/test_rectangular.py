@@ -2,12 +2,16 @@
 
 import math
 
+import pandas as pd
 import pytest
 import torch
+from typer.testing import CliRunner
 
+from bench.cli import app
 from bench.datasets.manifold import InjectiveMap, load_manifold, sample_laplace, true_log_prob
 from bench.datasets.synthetic import laplace_log_prob
 from bench.registry import METHODS, RunSpec
+from bench.sweep import SweepConfig, _setup
 from relgrad_impl.rectangular import (
     RectangularFlow,
     default_latent_dims,
@@ -149,3 +153,26 @@ def test_manifold_dataset_is_seeded_and_uses_the_default_latent_dims() -> None:
     # Curved: the 2-dimensional manifold spans more than a 2-dimensional affine subspace.
     centred = first.train[:500].double() - first.train.mean(0)
     assert torch.linalg.matrix_rank(centred) > 2
+
+
+def test_latent_dims_reaches_the_method_through_the_sweep() -> None:
+    config = SweepConfig(batch=4, hyper={"latent_dims": 3})
+    method, _, _ = _setup(METHODS["rect-hutch"], 8, config)
+    assert method.latent_dims == 3
+    assert _setup(METHODS["rect-exact"], 8, SweepConfig(batch=4))[0].latent_dims == 2
+
+
+def test_bench_run_times_rect_with_latent_dims(tmp_path) -> None:
+    args = ["run", "--method", "rect-exact,rect-hutch", "--dims", "8", "--batch", "8"]
+    args += ["--min-time", "0.05", "--latent-dims", "3", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(tmp_path / "timing.csv")
+    assert list(rows["status"]) == ["ok", "ok"]
+
+
+def test_bench_run_rejects_latent_dims_above_d(tmp_path) -> None:
+    args = ["run", "--method", "rect-exact", "--dims", "8,4", "--latent-dims", "5"]
+    result = CliRunner().invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--latent-dims 5" in result.output
