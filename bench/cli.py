@@ -131,39 +131,27 @@ def run(
         hyper = {} if latent_dims is None else {"latent_dims": latent_dims}
         if dtype not in DTYPES:
             raise BadInput(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
-        if steps is None:
-            options = [("dataset", dataset), ("eval-every", eval_every), ("lr", lr)]
-            given = [name for name, value in options if value is not None]
-            if given:
-                raise BadInput(f"--{'/--'.join(given)} need --steps N (they set up training)")
-        else:
-            for name, value in [("steps", steps), ("eval-every", eval_every), ("lr", lr)]:
-                positive(name, value)
-            train_config = TrainConfig(
-                steps=steps,
-                dataset=dataset or "gaussian",
-                eval_every=eval_every,
-                layers=layers,
-                batch=batch,
-                device=parse_device(device),
-                dtype=DTYPES[dtype],
-                threads=threads or torch.get_num_threads(),
-                seed=seed,
-                lr=lr,
-                hyper=hyper,
-            )
-            prepare_out_dir(out)
-            data = load_for_dims(train_config.dataset, dim_list, data_dir or default_data_dir())
-        config = SweepConfig(
+        common = dict(
             layers=layers,
             batch=batch,
             device=parse_device(device),
             dtype=DTYPES[dtype],
             threads=threads or torch.get_num_threads(),
             seed=seed,
-            min_run_time=min_time,
             hyper=hyper,
         )
+        if steps is None:
+            options = [("dataset", dataset), ("eval-every", eval_every), ("lr", lr)]
+            given = [name for name, value in options if value is not None]
+            if given:
+                raise BadInput(f"--{'/--'.join(given)} need --steps N (they set up training)")
+            config = SweepConfig(min_run_time=min_time, **common)
+        else:
+            for name, value in [("steps", steps), ("eval-every", eval_every), ("lr", lr)]:
+                positive(name, value)
+            dataset = dataset or "gaussian"
+            train_config = TrainConfig(steps, dataset, eval_every, lr=lr, **common)
+            data = load_for_dims(dataset, dim_list, data_dir or default_data_dir())
         prepare_out_dir(out)
     except (BadInput, UnknownMethodError, ResultsError, DatasetError, RuntimeError) as error:
         fail(str(error))
