@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_BASELINE = Path(__file__).resolve().parent.parent / "tests" / "benchmarks" / "baseline.json"
-# A ratio may grow by this fraction before the gate fails. Ratios on the shared 2-core machine
-# moved by up to ~15 % between runs (README, "Regression timing"); the injected cubic relgrad
-# moves its ratio by several hundred percent.
-DEFAULT_TOLERANCE = 0.30
+# A ratio may grow by this fraction before the gate fails. On the shared 2-core machine single
+# runs moved a ratio by 4-25 % typically and up to +300 % under bursts of other load, which the
+# best-of-retries rule absorbs (README, "Regression timing"); the injected cubic relgrad moves
+# relgrad-D1024 by several hundred percent.
+DEFAULT_TOLERANCE = 0.50
 RATIO_KEY = "ratio_to_floor"
 
 Ratios = dict[str, float]
