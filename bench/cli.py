@@ -113,6 +113,10 @@ def run(
         float | None, typer.Option(help="Adam learning rate (default per method).")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help=f"Data cache (or ${DATA_DIR_ENV}).")] = None,
+    max_seconds: Annotated[
+        float | None,
+        typer.Option(help="With --steps: stop each run after this much training time."),
+    ] = None,
     latent_dims: Annotated[
         int | None, typer.Option(help="Manifold dimension d of rect-* (default max(1, D/4)).")
     ] = None,
@@ -142,6 +146,7 @@ def run(
         )
         if steps is None:
             options = [("dataset", dataset), ("eval-every", eval_every), ("lr", lr)]
+            options.append(("max-seconds", max_seconds))
             given = [name for name, value in options if value is not None]
             if given:
                 raise BadInput(f"--{'/--'.join(given)} need --steps N (they set up training)")
@@ -149,8 +154,11 @@ def run(
         else:
             for name, value in [("steps", steps), ("eval-every", eval_every), ("lr", lr)]:
                 positive(name, value)
+            positive("max-seconds", max_seconds)
             dataset = dataset or "gaussian"
-            train_config = TrainConfig(steps, dataset, eval_every, lr=lr, **common)
+            train_config = TrainConfig(
+                steps, dataset, eval_every, lr=lr, max_seconds=max_seconds, **common
+            )
             data = load_for_dims(dataset, dim_list, data_dir or default_data_dir())
         prepare_out_dir(out)
     except (BadInput, UnknownMethodError, ResultsError, DatasetError, RuntimeError) as error:
@@ -202,6 +210,7 @@ def train(infos: list[MethodInfo], data: dict, config: TrainConfig, out: Path) -
         for row in training_sweep(infos, data, config, out):
             rows.append(row)
             done = row["status"] != "ok" or row["step"] >= config.steps
+            done = done or (config.max_seconds is not None and row["wall_s"] >= config.max_seconds)
             description = f"{row['method']} D={row['dim']} step {row['step']}"
             progress.update(task, advance=int(done), description=description)
     view = Table("method", "D", "status", "step", "train s", "test NLL", "bits/dim", "gap nats")

@@ -3,12 +3,14 @@
 Rows go to ``<out>/training.csv`` (``TRAINING_COLUMNS``) at step 0, every ``eval_every`` steps
 and at the end, each appended as soon as it exists. ``wall_s`` counts training only: the clock
 runs around the optimizer steps (CUDA synchronized before each reading) and stops for
-evaluation. Every method is scored with its exact ``log_prob`` on held-out data, in batches
-under ``torch.no_grad``, mapped back to the data set's own space by the preprocessing's
-log-Jacobian: nats per sample (train NLL on a fixed subset of at most ``train_eval`` training
-samples), test bits/dim, and where the truth is known the true NLL of the same test samples and
-the gap. A loss or parameter that is not finite at an evaluation point ends that run with a
-``diverged`` row; an exception ends it with an ``error`` / ``oom`` row; the sweep goes on.
+evaluation. ``max_seconds`` gives every method the same training-time budget: a run stops at
+its first evaluation past it. Every method is scored with its exact ``log_prob`` on held-out
+data, in batches under ``torch.no_grad``, mapped back to the data set's own space by the
+preprocessing's log-Jacobian: nats per sample (train NLL on a fixed subset of at most
+``train_eval`` training samples), test bits/dim, and where the truth is known the true NLL of
+the same test samples and the gap. A loss or parameter that is not finite at an evaluation
+point ends that run with a ``diverged`` row; an exception ends it with an ``error`` / ``oom``
+row; the sweep goes on.
 """
 
 import time
@@ -42,6 +44,7 @@ class TrainConfig:
     lr: float | None = None  # None: the method's default_lr
     eval_batch: int = 2048
     train_eval: int = 10_000
+    max_seconds: float | None = None  # also stop at the first evaluation past this training time
     hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
 
     @property
@@ -112,6 +115,9 @@ class Trainer:
             values |= {"true_nll": self.true_nll, "gap_nats": test_nll - self.true_nll}
         return values
 
+    def _out_of_time(self) -> bool:
+        return self.config.max_seconds is not None and self.wall_s >= self.config.max_seconds
+
     def run(self) -> Iterator[dict[str, Any]]:
         for row in self._rows():
             append_row(self.out / "training.csv", TRAINING_COLUMNS, row)
@@ -135,7 +141,7 @@ class Trainer:
             cursor = 0
             yield self._row("ok", **self._evaluate(method, train_x, test_x))
             loss = torch.zeros((), device=self.device)
-            while self.step < config.steps:
+            while self.step < config.steps and not self._out_of_time():
                 block = min(config.every, config.steps - self.step)
                 _sync(self.device)
                 start = time.perf_counter()

@@ -79,24 +79,35 @@ def test_rows_are_well_formed_and_appended_as_training_goes(tmp_path) -> None:
         assert math.isfinite(float(r["train_nll"]))
 
 
-def test_evaluation_time_is_not_training_time(tmp_path, monkeypatch) -> None:
+@pytest.fixture
+def fake_clock(monkeypatch) -> None:
+    """Each reading of the training clock is one second later; each evaluation "takes 1000 s"."""
     clock = {"now": 0.0}
 
     def perf_counter() -> float:
-        clock["now"] += 1.0  # every reading of the training clock: one second later
+        clock["now"] += 1.0
         return clock["now"]
 
     real_nll = training.nll
 
     def slow_nll(*args, **kwargs) -> float:
-        clock["now"] += 1000.0  # evaluation takes "1000 s"
+        clock["now"] += 1000.0
         return real_nll(*args, **kwargs)
 
     monkeypatch.setattr(training.time, "perf_counter", perf_counter)
     monkeypatch.setattr(training, "nll", slow_nll)
+
+
+def test_evaluation_time_is_not_training_time(tmp_path, fake_clock) -> None:
     config = TrainConfig(steps=6, dataset="small", eval_every=2, batch=8, threads=1)
     rows = list(Trainer(get_method("relgrad"), small_data(), config, tmp_path, "abc").run())
     assert [row["wall_s"] for row in rows] == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_time_budget_stops_at_the_first_evaluation_past_it(tmp_path, fake_clock) -> None:
+    config = TrainConfig(steps=100, dataset="small", eval_every=2, batch=8, max_seconds=2.5)
+    rows = list(Trainer(get_method("relgrad"), small_data(), config, tmp_path, "abc").run())
+    assert [(row["step"], row["wall_s"]) for row in rows] == [(0, 0), (2, 1), (4, 2), (6, 3)]
 
 
 class Exploding(nn.Module):
