@@ -2,8 +2,8 @@
 
 Absolute times depend on the machine; the figure the gate checks is ``ratio_to_floor``: this
 step's median over floor's median at the same D. Floor is timed *interleaved* with the method,
-one floor step before each timed round (pedantic's untimed ``setup``), so a machine that slows
-down mid-session slows both sides of the ratio alike.
+before each timed round (pedantic's untimed ``setup``) and over as many floor steps as span one
+method step, so a machine that slows down, steadily or in bursts, slows both sides alike.
 """
 
 import statistics
@@ -11,7 +11,15 @@ from collections.abc import Callable
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
-from train_step_cases import Case, Step, rounds_within, seconds, timing_cases, warm_step
+from train_step_cases import (
+    Case,
+    Step,
+    calls_to_match,
+    rounds_within,
+    seconds,
+    timing_cases,
+    warm_step,
+)
 
 LEAST_ROUNDS = 7
 MOST_ROUNDS = 400
@@ -32,12 +40,14 @@ def test_train_step(
 ) -> None:
     case = Case(method, dim)
     step, reference = warm_step(method, dim), reference_step(dim)
-    round_s = seconds(step) + seconds(reference)
+    step_s, reference_s = seconds(step, calls=2), seconds(reference, calls=2)
+    calls = calls_to_match(step_s, reference_s)
+    round_s = step_s + calls * reference_s
     reference_times: list[float] = []
     benchmark.group = f"train step, D={dim}"
     benchmark.pedantic(
         step,
-        setup=lambda: reference_times.append(seconds(reference)),
+        setup=lambda: reference_times.append(seconds(reference, calls)),
         rounds=rounds_within(bench_budget, round_s, LEAST_ROUNDS, MOST_ROUNDS),
     )
     if benchmark.disabled:
@@ -50,5 +60,6 @@ def test_train_step(
         threads=bench_threads,
         relgrad_variant=relgrad_variant,
         floor_median_s=reference_median,
+        floor_calls_per_round=calls,
         ratio_to_floor=benchmark.stats.stats.median / reference_median,
     )

@@ -65,11 +65,21 @@ def warm_step(method: str, dim: int) -> Step:
     return step
 
 
-def seconds(step: Step) -> float:
-    """Wall time of one call (CPU: the step has finished when it returns)."""
+def seconds(step: Step, calls: int = 1) -> float:
+    """Wall time of one call, averaged over ``calls`` back-to-back calls (CPU: synchronous)."""
     start = time.perf_counter()
-    step()
-    return time.perf_counter() - start
+    for _ in range(calls):
+        step()
+    return (time.perf_counter() - start) / calls
+
+
+def calls_to_match(step_s: float, reference_s: float) -> int:
+    """How many reference calls span about one step.
+
+    A 1 ms floor step usually fits between two preemptions while a 200 ms step never does, so
+    on a loaded machine a ratio of single calls grows with the load; equal spans cancel it.
+    """
+    return max(1, round(step_s / max(reference_s, 1e-9)))
 
 
 def rounds_within(budget_s: float, round_s: float, least: int, most: int) -> int:
