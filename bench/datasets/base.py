@@ -12,7 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 DATA_DIR_ENV = "JACOBENCH_DATA"
@@ -147,7 +146,3 @@ def constant_log_jacobian(value: float) -> Callable[[Tensor], Tensor]:
 
 def bits_per_dim(nll_nats: float, dim: int) -> float:
     return nll_nats / (dim * math.log(2))
-
-
-def split_generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)

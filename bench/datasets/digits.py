@@ -32,7 +32,6 @@ def load_digits(dim: int = DIM, data_dir: Path | None = None) -> Data:
         train=((train - mean) / std).float(),
         test=((test - mean) / std).float(),
         log_jacobian=constant_log_jacobian(-std.log().sum().item()),
-        notes={"space": "dequantized pixels [0, 17)"},
     )
 
 

@@ -88,6 +88,10 @@ def _copy_hashing(source: BinaryIO, sink: BinaryIO, algorithm: str) -> str:
     return digest.hexdigest()
 
 
+class _ChecksumMismatch(Exception):
+    pass
+
+
 def download(remote: RemoteFile, data_dir: Path, dataset: str) -> Path:
     """Download ``remote`` into ``data_dir`` (trying each URL), verify it, and return its path."""
     dest = data_dir / remote.path
@@ -109,10 +113,6 @@ def download(remote: RemoteFile, data_dir: Path, dataset: str) -> Path:
         f"could not download {dest.name} for '{dataset}' ({'; '.join(failures)}); "
         f"check the network, or put the file at {dest} ({algorithm} {expected})"
     )
-
-
-class _ChecksumMismatch(Exception):
-    pass
 
 
 def ensure(remote: RemoteFile, data_dir: Path, dataset: str) -> Path:

@@ -108,7 +108,6 @@ def load_mnist(dim: int, data_dir: Path) -> Data:
         valid=train[-n_valid:],
         test=preprocess(test_pixels),
         log_jacobian=logit_log_jacobian,
-        notes={"space": "pixels [0, 256)"},
     )
 
 

@@ -65,7 +65,7 @@ def _verify_member(path: Path, name: str) -> None:
     sidecar = _sidecar(path)
     if not path.is_file() or not sidecar.is_file():
         raise DatasetError(f"{path} is missing; run `bench data fetch {name}`")
-    expected = sidecar.read_text().split()[0] if sidecar.read_text().strip() else ""
+    expected = (sidecar.read_text().split() or [""])[0]
     if file_digest(path, "sha256") != expected:
         raise DatasetError(
             f"cached file {path} fails its SHA256 checksum (truncated or corrupt): delete it "
