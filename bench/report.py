@@ -95,7 +95,7 @@ def memory_note(rows: pd.DataFrame, setting: pd.Series) -> str:
 
 def likelihood_sections(rows: pd.DataFrame) -> list[Section]:
     """Per data set and setting: each (D, method) at its final evaluation, pooled over seeds."""
-    finals = final_rows(rows)
+    finals = finished_runs(rows)
     if finals.empty:
         return [Section("Likelihood", (), note="no training run finished with status ok")]
     sections = []
@@ -107,7 +107,7 @@ def likelihood_sections(rows: pd.DataFrame) -> list[Section]:
     return sections
 
 
-def final_rows(rows: pd.DataFrame) -> pd.DataFrame:
+def finished_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """The last row of every training run whose last row is ok (failed runs are listed apart)."""
     last = rows.sort_values("step", na_position="last").groupby(TRAINING_RUN).tail(1)
     return last[last["status"] == "ok"]

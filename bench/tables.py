@@ -11,30 +11,38 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.results import TIMING_COLUMNS, TRAINING_COLUMNS
-
-# Rows that differ in any of these never share a line: their times are not comparable.
-# They stay strings so that an empty cell is a value of its own, not a NaN groupby drops.
-TIMING_SETTING = ["device", "device_name", "threads", "dtype", "layers", "batch"]
+# What the figures may pool. A CPU's name is not recorded, so CPU rows are told apart by host
+# (``machine``); a GPU's model is its ``device_name``, so GPU rows of one model on several hosts
+# of a cluster still make one line. Setting columns stay strings so that an empty cell is a
+# value of its own, not a NaN that groupby drops.
+TIMING_SETTING = ["device", "machine", "threads", "dtype", "layers", "batch"]
 TIMING_GROUP = [*TIMING_SETTING, "method"]
 TRAINING_SETTING = ["device", "layers", "batch", "lr"]
 TRAINING_RUN = [*TRAINING_SETTING, "method", "dataset", "dim", "seed", "run_id"]
+OPTIONAL = ["host"]  # added to the schema later; older tables lack it
 
-TIMING_NUMBERS = ["dim", "params", "median_s", "iqr_s", "measurements", "peak_mem_bytes"]
-TRAINING_NUMBERS = [
-    "dim",
-    "params",
-    "step",
-    "wall_s",
-    "train_nll",
-    "test_nll",
-    "test_bpd",
-    "true_nll",
-    "gap_nats",
-]
-# An ok row without these cannot be drawn or summarised.
-TIMING_NEEDED = ["dim", "median_s"]
-TRAINING_NEEDED = ["dim", "step", "test_nll"]
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: list[str]  # the ones read here: all in DESIGN's contract, so later additions pass
+    numbers: list[str]
+    needed: list[str]  # an ok row without a number here cannot be drawn or summarised
+
+
+TIMING = TableSpec(
+    "timing.csv",
+    [c for c in TIMING_GROUP if c != "machine"]
+    + "device_name seed status message mem_source".split(),
+    ["dim", "params", "median_s", "iqr_s", "measurements", "peak_mem_bytes"],
+    ["dim", "median_s"],
+)
+TRAINING = TableSpec(
+    "training.csv",
+    [*TRAINING_RUN, "status", "message"],
+    "dim params step wall_s train_nll test_nll test_bpd true_nll gap_nats".split(),
+    ["dim", "step", "test_nll"],
+)
 
 
 class BadResults(ValueError):
@@ -63,8 +71,11 @@ def load_tables(folder: Path) -> Tables:
         raise BadResults(f"results folder {folder} does not exist; make it with `bench run`")
     if not folder.is_dir():
         raise BadResults(f"--results {folder} is a file, not a folder")
-    timing = _read(folder / "timing.csv", TIMING_COLUMNS, TIMING_NUMBERS, TIMING_NEEDED)
-    training = _read(folder / "training.csv", TRAINING_COLUMNS, TRAINING_NUMBERS, TRAINING_NEEDED)
+    timing = _read(folder, TIMING)
+    if timing is not None:
+        on_cpu = ~timing["device"].str.startswith("cuda")
+        timing["machine"] = timing["device_name"].where(~on_cpu, timing["host"])
+    training = _read(folder, TRAINING)
     tables = Tables(folder, timing, training)
     present = [rows for rows in (timing, training) if rows is not None]
     if not present:
@@ -76,9 +87,8 @@ def load_tables(folder: Path) -> Tables:
     return tables
 
 
-def _read(
-    path: Path, columns: list[str], numbers: list[str], needed: list[str]
-) -> pd.DataFrame | None:
+def _read(folder: Path, spec: TableSpec) -> pd.DataFrame | None:
+    path = folder / spec.name
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
@@ -86,14 +96,16 @@ def _read(
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         reason = " ".join(str(error).split()) or type(error).__name__
         raise BadResults(f"{path} is not a readable CSV table: {reason}") from None
-    missing = [column for column in columns if column not in rows.columns]
+    missing = [column for column in spec.columns + spec.numbers if column not in rows.columns]
     if missing:
         raise BadResults(f"{path} lacks the column(s) {', '.join(missing)}")
     if rows.empty:
         return None
-    for column in numbers:
+    for column in spec.numbers:
         rows[column] = pd.to_numeric(rows[column], errors="coerce")
-    _check_needed(path, rows, needed)
+    for column in OPTIONAL:
+        rows[column] = rows.get(column, "")
+    _check_needed(path, rows, spec.needed)
     return rows
 
 
@@ -109,9 +121,10 @@ def _check_needed(path: Path, rows: pd.DataFrame, needed: list[str]) -> None:
 def timing_setting_label(setting: pd.Series) -> str:
     """'cpu · 2 threads · float32 · L=2 · B=128' (or the GPU's name instead of threads)."""
     if setting["device"].startswith("cuda"):
-        where = f"{setting['device']} ({setting['device_name']})"
+        where = f"{setting['device']} ({setting['machine']})"
     else:
-        where = f"{setting['device']} · {setting['threads']} threads"
+        host = f" on {setting['machine']}" if setting["machine"] else ""
+        where = f"{setting['device']}{host} · {setting['threads']} threads"
     return f"{where} · {setting['dtype']} · L={setting['layers']} · B={setting['batch']}"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.image
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -112,6 +113,18 @@ def test_devices_get_their_own_panels_and_failed_rows_are_listed(results: Path) 
     assert "naive D=4096 on cuda: oom" in caption
     caption = " ".join(text.get_text() for text in figures["likelihood"].texts)
     assert "diverged" in caption and "loss is nan" in caption
+
+
+def test_older_or_newer_schemas_are_read_and_cpu_hosts_kept_apart(tmp_path: Path) -> None:
+    write_timing(tmp_path)
+    rows = pd.read_csv(tmp_path / "timing.csv", dtype=str, keep_default_na=False)
+    rows.drop(columns="host").assign(extra="x").to_csv(tmp_path / "timing.csv", index=False)
+    assert len(draw_figures(load_tables(tmp_path))["scaling"].axes) == 2  # cpu and cuda
+    rows["host"] = ["a", "b"] * (len(rows) // 2) + ["a"] * (len(rows) % 2)
+    rows.to_csv(tmp_path / "timing.csv", index=False)
+    titles = [ax.get_title() for ax in draw_figures(load_tables(tmp_path))["scaling"].axes]
+    assert sum("cpu on a" in t for t in titles) == 1 and sum("cpu on b" in t for t in titles) == 1
+    assert sum("NVIDIA" in t for t in titles) == 1  # one GPU model on two hosts: one line
 
 
 def test_likelihood_draws_the_gap_where_the_truth_is_known(results: Path) -> None:
