@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator, ScalarFormatter
+from matplotlib.ticker import LogFormatter, NullLocator, ScalarFormatter
 
 from bench.scaling import fit_exponent
 from bench.summary import timing_table
@@ -84,12 +84,12 @@ def draw_figures(tables: Tables) -> dict[str, Figure]:
 
 SCALING_NOTE = (
     "Median time of one training step (forward + backward + optimizer step); band: median ± "
-    "IQR/2 of the timing measurements. k: least-squares slope of log time on log D with its 95 % "
+    "IQR/2 of the timing measurements. k: least-squares slope of log time on log D with its 95% "
     "t-interval. Grey: reference slopes D² and D³."
 )
 RATIO_NOTE = (
     "Each method's median step time divided by floor's (same network, no log-det term) at the "
-    "same D and setting. Dotted: the relative gradient's ideal (4L−1)/(3L−1) B·D² products."
+    "same D and setting. Dotted: the ratio of B·D² products, relgrad to floor: (4L−1)/(3L−1)."
 )
 LIKELIHOOD_NOTE = (
     "Held-out NLL in nats per sample (lower is better); where the data's true entropy is known "
@@ -161,6 +161,13 @@ def log_dim_axis(ax: Axes, dims: pd.Series) -> None:
     ax.grid(True, which="major", alpha=0.3)
 
 
+def log_value_axis(ax: Axes) -> None:
+    """Log y axis labelled 60, not 6×10¹."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(LogFormatter())
+    ax.yaxis.set_minor_formatter(LogFormatter())  # labels minor ticks only on short ranges
+
+
 def draw_scaling(ax: Axes, table: pd.DataFrame, colors: Colors) -> None:
     for method, line in table.groupby("method"):
         milliseconds, half_iqr = line["median_s"] * 1e3, line["iqr_s"] * 1e3 / 2
@@ -171,7 +178,7 @@ def draw_scaling(ax: Axes, table: pd.DataFrame, colors: Colors) -> None:
         ax.fill_between(line["dim"], low, milliseconds + half_iqr, color=colors[method], alpha=0.2)
     draw_reference_slopes(ax, table)
     log_dim_axis(ax, table["dim"])
-    ax.set_yscale("log")
+    log_value_axis(ax)
     ax.set_ylabel("median time per training step (ms)")
     ax.legend(fontsize=8)
 
@@ -198,7 +205,7 @@ def draw_ratio(ax: Axes, table: pd.DataFrame, colors: Colors) -> None:
     if "relgrad" in set(table["method"]) and table["layers"].iloc[0].isdigit():
         layers = int(table["layers"].iloc[0])
         ideal = (4 * layers - 1) / (3 * layers - 1)
-        label = f"relgrad ideal (4L−1)/(3L−1) = {ideal:.2f}"
+        label = f"relgrad's B·D² product count (4L−1)/(3L−1) = {ideal:.2f}"
         ax.axhline(ideal, color=colors["relgrad"], ls=":", label=label)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
@@ -214,7 +221,7 @@ def draw_memory(ax: Axes, table: pd.DataFrame, colors: Colors) -> None:
     for method, line in measured.groupby("method"):
         mebibytes = line["peak_mem_bytes"] / MIB
         ax.plot(line["dim"], mebibytes, "o-", color=colors[method], label=method)
-    ax.set_yscale("log")
+    log_value_axis(ax)
     ax.legend(fontsize=8)
 
 
@@ -265,10 +272,10 @@ def draw_likelihood_panel(
     log_gap = use_gap and bool((part["gap_nats"] > 0).all())
     for ax, xlabel in [(clock_ax, "training wall-clock (s)"), (step_ax, "training step")]:
         if log_gap:
-            ax.set_yscale("log")
+            log_value_axis(ax)
         elif use_gap:
             ax.axhline(0.0, color="black", lw=1, label="true density" if ax is clock_ax else None)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3, which="both" if log_gap else "major")
+        ax.grid(True, alpha=0.3)
     clock_ax.legend(fontsize=8)

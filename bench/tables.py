@@ -124,7 +124,8 @@ def timing_setting_label(setting: pd.Series) -> str:
         where = f"{setting['device']} ({setting['machine']})"
     else:
         host = f" on {setting['machine']}" if setting["machine"] else ""
-        where = f"{setting['device']}{host} · {setting['threads']} threads"
+        threads = f"{setting['threads']} thread" + ("" if setting["threads"] == "1" else "s")
+        where = f"{setting['device']}{host} · {threads}"
     return f"{where} · {setting['dtype']} · L={setting['layers']} · B={setting['batch']}"
 
 
