@@ -226,10 +226,15 @@ def draw_memory(ax: Axes, table: pd.DataFrame, colors: Colors) -> None:
 
 
 def memory_caption(rows: pd.DataFrame) -> str:
-    """What the memory figure measured, per source found in the ok rows."""
+    return f"Peak memory per step (largest over runs), measured as {memory_sources(rows)}."
+
+
+def memory_sources(rows: pd.DataFrame) -> str:
+    """What the ok rows' peak memory means, per ``mem_source`` found among them."""
     sources = sorted(rows.loc[rows["status"] == "ok", "mem_source"].unique())
-    meanings = [f"{source or 'unknown'}: {MEMORY_SOURCES.get(source, '?')}" for source in sources]
-    return "Peak memory per step (largest over runs), measured as " + "; ".join(meanings) + "."
+    return "; ".join(
+        f"{s or 'unknown'}: {MEMORY_SOURCES.get(s, 'unknown source')}" for s in sources
+    )
 
 
 def likelihood_figure(rows: pd.DataFrame, colors: Colors) -> Figure:

@@ -11,7 +11,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from bench.plotting import MEMORY_SOURCES, MIB
+from bench.plotting import MIB, memory_sources
 from bench.summary import exponents, timing_table
 from bench.tables import (
     TIMING_GROUP,
@@ -25,7 +25,7 @@ from bench.tables import (
 )
 
 TIME_HEADERS = ("method", "D", "median ms ± IQR", "× floor", "peak MiB", "params", "runs")
-FIT_HEADERS = ("method", "exponent k [95 % CI]", "local k (two largest D)", "D swept")
+FIT_HEADERS = ("method", "exponent k [95% CI]", "local k (two largest D)", "D swept")
 LIKELIHOOD_HEADERS = ("D", "method", "seeds", "steps", "test NLL (nats)", "bits/dim")
 LIKELIHOOD_HEADERS += ("gap (nats)", "wall s")
 FAILURE_HEADERS = ("table", "method", "D", "device", "seed", "status", "message")
@@ -88,9 +88,7 @@ def fit_rows(part: pd.DataFrame) -> list[tuple[str, ...]]:
 
 def memory_note(rows: pd.DataFrame, setting: pd.Series) -> str:
     same = (rows[TIMING_SETTING] == setting[TIMING_SETTING]).all(axis=1)
-    sources = sorted(rows.loc[same & (rows["status"] == "ok"), "mem_source"].unique())
-    meanings = [f"{source} ({MEMORY_SOURCES.get(source, '?')})" for source in sources]
-    return "peak memory: " + "; ".join(meanings)
+    return f"peak memory: {memory_sources(rows[same])}"
 
 
 def likelihood_sections(rows: pd.DataFrame) -> list[Section]:
