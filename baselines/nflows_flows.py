@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from baselines.adapter import TransformFlow, build_seeded
 from bench.registry import RunSpec
 
-Coupling = Callable[[object, Callable[[int, int], nn.Module]], Transform]
+Coupling = Callable[[Tensor, Callable[[int, int], nn.Module]], Transform]
 
 
 class OneHiddenLayer(nn.Sequential):
@@ -59,7 +59,7 @@ def _hidden(spec: RunSpec, default: int) -> int:
 
 
 def maf_transform(dim: int, steps: int, hidden: int) -> CompositeTransform:
-    r"""``steps`` masked affine autoregressive transforms, the order reversed between them."""
+    r"""``steps`` masked affine autoregressive transforms, the feature order reversed before each."""
     layers: list[Transform] = []
     for _ in range(steps):
         layers.append(ReversePermutation(dim))
@@ -73,7 +73,6 @@ def maf_transform(dim: int, steps: int, hidden: int) -> CompositeTransform:
 
 def coupling_transform(dim: int, couplings: int, hidden: int, coupling: Coupling) -> Transform:
     r"""``couplings`` coupling transforms with alternating even/odd masks."""
-
     masks = (create_alternating_binary_mask(dim, even=index % 2 == 0) for index in range(couplings))
     return CompositeTransform(
         [coupling(mask, lambda n_in, n_out: OneHiddenLayer(n_in, n_out, hidden)) for mask in masks]
@@ -99,7 +98,7 @@ def build_nsf(spec: RunSpec) -> TransformFlow:
     r"""The ``nsf`` method: 2L rational-quadratic spline couplings, hidden width H."""
     hidden = _hidden(spec, -(-spec.dim // 4))
 
-    def spline(mask: object, conditioner: Callable[[int, int], nn.Module]) -> Transform:
+    def spline(mask: Tensor, conditioner: Callable[[int, int], nn.Module]) -> Transform:
         return PiecewiseRationalQuadraticCouplingTransform(
             mask,
             conditioner,
