@@ -42,6 +42,20 @@ MEMORY_SOURCES = {
     "warm-up steps (parameters, gradients, Adam state, activations)",
     "unavailable": "not measured on this platform",
 }
+SCALING_NOTE = (
+    "Median time of one training step (forward + backward + optimizer step); band: median ± "
+    "IQR/2 of the timing measurements. k: least-squares slope of log time on log D with its 95% "
+    "t-interval. Grey: reference slopes D² and D³."
+)
+RATIO_NOTE = (
+    "Each method's median step time divided by floor's (same network, no log-det term) at the "
+    "same D and setting. Dotted: the ratio of B·D² products, relgrad to floor: (4L−1)/(3L−1)."
+)
+LIKELIHOOD_NOTE = (
+    "Held-out NLL in nats per sample (lower is better); where the data's true entropy is known "
+    "the gap to it is drawn (0 = the true density; log axis where every gap is positive). One "
+    "line per run; seeds share a colour."
+)
 # Fixed colour order for the methods the harness ships (tables only: no registry import).
 KNOWN_METHODS = ("floor", "relgrad", "naive", "snf", "lu", "maf", "realnvp", "nsf")
 Colors = dict[str, str]
@@ -80,22 +94,6 @@ def draw_figures(tables: Tables) -> dict[str, Figure]:
         figures["likelihood"] = likelihood_figure(tables.training, colors)
         add_caption(figures["likelihood"], LIKELIHOOD_NOTE, failed[failed["table"] == "training"])
     return figures
-
-
-SCALING_NOTE = (
-    "Median time of one training step (forward + backward + optimizer step); band: median ± "
-    "IQR/2 of the timing measurements. k: least-squares slope of log time on log D with its 95% "
-    "t-interval. Grey: reference slopes D² and D³."
-)
-RATIO_NOTE = (
-    "Each method's median step time divided by floor's (same network, no log-det term) at the "
-    "same D and setting. Dotted: the ratio of B·D² products, relgrad to floor: (4L−1)/(3L−1)."
-)
-LIKELIHOOD_NOTE = (
-    "Held-out NLL in nats per sample (lower is better); where the data's true entropy is known "
-    "the gap to it is drawn (0 = the true density; log axis where every gap is positive). One "
-    "line per run; seeds share a colour."
-)
 
 
 def method_colors(columns: Iterable[pd.Series]) -> Colors:
