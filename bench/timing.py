@@ -8,7 +8,7 @@ enough run time to get at least ``min_measurements`` measurements even for slow 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from torch.utils.benchmark import Timer
+from torch.utils.benchmark import Measurement, Timer
 
 
 @dataclass(frozen=True)
@@ -29,4 +29,8 @@ def time_callable(
     estimate = timer.timeit(1).median
     run_time = max(min_run_time, min_measurements * estimate)
     measurement = timer.blocked_autorange(min_run_time=run_time)
+    # A step that slows down mid-run (a busy machine) can leave too few blocks: time more.
+    while len(measurement.times) < min_measurements:
+        more = timer.blocked_autorange(min_run_time=run_time)
+        (measurement,) = Measurement.merge([measurement, more])
     return StepTiming(measurement.median, measurement.iqr, len(measurement.times))
