@@ -19,14 +19,17 @@ from bench.datasets import (
     get_dataset,
     is_cached,
 )
+from bench.executors import EXECUTORS, Executor, ExecutorError, check_runs, execute, make_executor
 from bench.plotting import FORMATS, write_figures
 from bench.registry import METHODS, MethodInfo, UnknownMethodError, get_method
 from bench.report import build_report, print_report, write_markdown
 from bench.results import ResultsError, prepare_out_dir
+from bench.resume import pending_runs
+from bench.runs import Run, plan_runs
 from bench.summary import exponents, timing_table
-from bench.sweep import SweepConfig, timing_sweep
+from bench.sweep import SweepConfig
 from bench.tables import BadResults, load_tables
-from bench.training import TrainConfig, final_rows, load_for_dims, training_sweep
+from bench.training import TrainConfig, final_rows, load_for_dims
 
 app = typer.Typer(
     add_completion=False,
@@ -71,9 +74,10 @@ def parse_methods(text: str) -> list[MethodInfo]:
     return [get_method(name) for name in names]
 
 
-def parse_device(text: str) -> str:
+def parse_device(text: str, here: bool = True) -> str:
+    """``here``: the runs use this machine, so CUDA must be available on it."""
     device = torch.device(text)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if here and device.type == "cuda" and not torch.cuda.is_available():
         raise BadInput(f"--device {text}: CUDA is not available on this machine")
     if device.type not in ("cpu", "cuda"):
         raise BadInput(f"--device {text}: only cpu and cuda are supported")
@@ -120,6 +124,17 @@ def run(
     latent_dims: Annotated[
         int | None, typer.Option(help="Manifold dimension d of rect-* (default max(1, D/4)).")
     ] = None,
+    executor: Annotated[str, typer.Option(help=" or ".join(EXECUTORS))] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster: auto or HOST:PORT (default: a local one).")
+    ] = None,
+    cpus_per_run: Annotated[
+        float | None, typer.Option(help="Ray CPUs per run (default: its threads on cpu, else 1).")
+    ] = None,
+    gpus_per_run: Annotated[float | None, typer.Option(help="Ray GPUs per cuda run.")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Skip runs already ok in OUT; retry a failed one once.")
+    ] = False,
 ) -> None:
     """Time one training step per (method, D) into OUT/timing.csv; with --steps, train
     each (method, D) on --dataset instead and log its likelihood to OUT/training.csv."""
@@ -138,7 +153,7 @@ def run(
         common = dict(
             layers=layers,
             batch=batch,
-            device=parse_device(device),
+            device=parse_device(device, here=executor == "local"),
             dtype=DTYPES[dtype],
             threads=threads or torch.get_num_threads(),
             seed=seed,
@@ -150,27 +165,43 @@ def run(
             given = [name for name, value in options if value is not None]
             if given:
                 raise BadInput(f"--{'/--'.join(given)} need --steps N (they set up training)")
-            config = SweepConfig(min_run_time=min_time, **common)
+            config: SweepConfig | TrainConfig = SweepConfig(min_run_time=min_time, **common)
+            data = None
         else:
             for name, value in [("steps", steps), ("eval-every", eval_every), ("lr", lr)]:
                 positive(name, value)
             positive("max-seconds", max_seconds)
             dataset = dataset or "gaussian"
-            train_config = TrainConfig(
+            config = TrainConfig(
                 steps, dataset, eval_every, lr=lr, max_seconds=max_seconds, **common
             )
             data = load_for_dims(dataset, dim_list, data_dir or default_data_dir())
+        run_executor = make_executor(executor, address, cpus_per_run, gpus_per_run)
+        runs = plan_runs(infos, dim_list, config, data)
+        check_runs(run_executor, runs)
         prepare_out_dir(out)
-    except (BadInput, UnknownMethodError, ResultsError, DatasetError, RuntimeError) as error:
+        if resume:
+            runs = pending_runs(runs, out)
+    except (
+        BadInput,
+        UnknownMethodError,
+        ResultsError,
+        DatasetError,
+        ExecutorError,
+        RuntimeError,
+    ) as error:
         fail(str(error))
-    if steps is not None:
-        train(infos, data, train_config, out)
+    if not runs:
+        console.print(f"nothing to run: {out} has every run settled (--resume)")
+        return
+    if isinstance(config, TrainConfig):
+        train(runs, config, run_executor, out)
         return
     rows = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("timing", total=len(infos) * len(dim_list))
-        for row in timing_sweep(infos, dim_list, config, out):
+        task = progress.add_task("timing", total=len(runs))
+        for row in execute(runs, run_executor, out):
             rows.append(row)
             progress.update(task, advance=1, description=f"{row['method']} D={row['dim']}")
     print_timing_summary(pd.DataFrame(rows))
@@ -202,15 +233,14 @@ def print_timing_summary(rows: pd.DataFrame) -> None:
         console.print(fit_view)
 
 
-def train(infos: list[MethodInfo], data: dict, config: TrainConfig, out: Path) -> None:
+def train(runs: list[Run], config: TrainConfig, run_executor: Executor, out: Path) -> None:
     rows = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("training", total=len(infos) * len(data))
-        for row in training_sweep(infos, data, config, out):
+        task = progress.add_task("training", total=len(runs))
+        for row in execute(runs, run_executor, out):
             rows.append(row)
-            done = row["status"] != "ok" or row["step"] >= config.steps
-            done = done or (config.max_seconds is not None and row["wall_s"] >= config.max_seconds)
+            done = row["status"] != "ok" or config.finished(row["step"], row["wall_s"])
             description = f"{row['method']} D={row['dim']} step {row['step']}"
             progress.update(task, advance=int(done), description=description)
     view = Table("method", "D", "status", "step", "train s", "test NLL", "bits/dim", "gap nats")

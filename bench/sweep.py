@@ -11,7 +11,7 @@ import torch
 
 from bench.memory import PeakMemory
 from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
-from bench.results import TIMING_COLUMNS, append_row, git_revision, utc_now
+from bench.results import utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.timing import time_callable
 
@@ -95,16 +95,20 @@ def _measure(info: MethodInfo, dim: int, config: SweepConfig) -> dict[str, Any]:
     }
 
 
-def time_one(info: MethodInfo, dim: int, config: SweepConfig, git_rev: str) -> dict[str, Any]:
-    """Time one (method, D); failures become a row with their status, never an exception."""
-    device = torch.device(config.device)
-    row: dict[str, Any] = {
+def failure_message(error: BaseException) -> str:
+    return " ".join(str(error).split())[:300]
+
+
+def timing_row_head(
+    info: MethodInfo, dim: int, config: SweepConfig, git_rev: str
+) -> dict[str, Any]:
+    """The columns a timing row has before it runs: provenance and the run's setting."""
+    return {
         "run_id": uuid.uuid4().hex[:12],
         "started_at": utc_now(),
         "git_rev": git_rev,
         "torch_version": torch.__version__,
         "device": config.device,
-        "device_name": device_name(device),
         "threads": config.threads,
         "dtype": str(config.dtype).removeprefix("torch."),
         "method": info.name,
@@ -113,12 +117,18 @@ def time_one(info: MethodInfo, dim: int, config: SweepConfig, git_rev: str) -> d
         "batch": config.batch,
         "seed": config.seed,
     }
+
+
+def time_one(info: MethodInfo, dim: int, config: SweepConfig, git_rev: str) -> dict[str, Any]:
+    """Time one (method, D); failures become a row with their status, never an exception."""
+    device = torch.device(config.device)
+    row = timing_row_head(info, dim, config, git_rev) | {"device_name": device_name(device)}
     try:
         row |= _measure(info, dim, config)
         row["status"] = "ok"
     except Exception as error:  # a failed run is a row, never the end of the sweep
         row["status"] = failure_status(error)
-        row["message"] = " ".join(str(error).split())[:300]
+        row["message"] = failure_message(error)
     finally:
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -131,12 +141,10 @@ def timing_sweep(
     config: SweepConfig,
     out: Path,
 ) -> Iterator[dict[str, Any]]:
-    """Time every (method, D), appending each row to ``out/timing.csv`` as soon as it exists."""
-    torch.set_num_threads(config.threads)
-    git_rev = git_revision()
-    warm_up_process(methods[0], min(dims), config)
-    for info in methods:
-        for dim in dims:
-            row = time_one(info, dim, config, git_rev)
-            append_row(out / "timing.csv", TIMING_COLUMNS, row)
-            yield row
+    """Time every (method, D) here, appending each row to ``out/timing.csv`` as soon as it
+    exists."""
+    # Imported here: bench.executors builds on this module.
+    from bench.executors import LocalExecutor, execute
+    from bench.runs import plan_runs
+
+    yield from execute(plan_runs(methods, dims, config), LocalExecutor(), out)

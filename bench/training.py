@@ -25,9 +25,9 @@ from torch import Tensor
 
 from bench.datasets import Data, bits_per_dim, get_dataset, load_dataset
 from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
-from bench.results import TRAINING_COLUMNS, append_row, git_revision, utc_now
+from bench.results import TRAINING_COLUMNS, append_row, utc_now
 from bench.step import is_finite, make_optimizer, train_step
-from bench.sweep import Diverged, failure_status
+from bench.sweep import Diverged, failure_message, failure_status
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,10 @@ class TrainConfig:
     def every(self) -> int:
         return self.eval_every or max(1, self.steps // 10)
 
+    def finished(self, step: float, wall_s: float) -> bool:
+        """Whether a run that reached ``step`` after ``wall_s`` of training is over."""
+        return step >= self.steps or (self.max_seconds is not None and wall_s >= self.max_seconds)
+
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -73,7 +77,9 @@ def nll(method: FlowMethod, data: Data, x: Tensor, eval_batch: int) -> float:
 class Trainer:
     """One (method, D) run; ``run()`` yields its rows, each appended before it is yielded."""
 
-    def __init__(self, info: MethodInfo, data: Data, config: TrainConfig, out: Path, git_rev: str):
+    def __init__(
+        self, info: MethodInfo, data: Data, config: TrainConfig, out: Path | None, git_rev: str
+    ):
         self.info, self.data, self.config, self.out = info, data, config, out
         self.device = torch.device(config.device)
         self.lr = config.lr or info.default_lr
@@ -119,11 +125,13 @@ class Trainer:
         return self.config.max_seconds is not None and self.wall_s >= self.config.max_seconds
 
     def run(self) -> Iterator[dict[str, Any]]:
-        for row in self._rows():
+        assert self.out is not None, "run() appends to out/training.csv; rows() appends nowhere"
+        for row in self.rows():
             append_row(self.out / "training.csv", TRAINING_COLUMNS, row)
             yield row
 
-    def _rows(self) -> Iterator[dict[str, Any]]:
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The run's rows as they come, appended nowhere (an executor does that)."""
         config = self.config
         try:
             spec = RunSpec(
@@ -159,8 +167,7 @@ class Trainer:
                     raise Diverged(f"loss or parameters not finite by step {self.step}")
                 yield self._row("ok", **self._evaluate(method, train_x, test_x))
         except Exception as error:  # a failed run is a row, never the end of the sweep
-            message = " ".join(str(error).split())[:300]
-            yield self._row(failure_status(error), message)
+            yield self._row(failure_status(error), failure_message(error))
         finally:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -180,12 +187,13 @@ def training_sweep(
     config: TrainConfig,
     out: Path,
 ) -> Iterator[dict[str, Any]]:
-    """Train every (method, D), yielding each row once it is in ``out/training.csv``."""
-    torch.set_num_threads(config.threads)
-    git_rev = git_revision()
-    for info in methods:
-        for data in data_by_dim.values():
-            yield from Trainer(info, data, config, out, git_rev).run()
+    """Train every (method, D) here, yielding each row once it is in ``out/training.csv``."""
+    # Imported here: bench.executors builds on this module.
+    from bench.executors import LocalExecutor, execute
+    from bench.runs import plan_runs
+
+    dims = list(data_by_dim)
+    yield from execute(plan_runs(methods, dims, config, data_by_dim), LocalExecutor(), out)
 
 
 def final_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
