@@ -59,7 +59,7 @@ def _hidden(spec: RunSpec, default: int) -> int:
 
 
 def maf_transform(dim: int, steps: int, hidden: int) -> CompositeTransform:
-    r"""``steps`` masked affine autoregressive transforms, the feature order reversed before each."""
+    r"""``steps`` masked affine autoregressive transforms, feature order reversed before each."""
     layers: list[Transform] = []
     for _ in range(steps):
         layers.append(ReversePermutation(dim))
