@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from baselines.nflows_compat import patch_nflows
 from bench.registry import RunSpec
-from relgrad_impl import standard_normal_log_prob
+from relgrad_impl.bases import StandardNormal
 
 patch_nflows()
 
@@ -29,6 +29,7 @@ class TransformFlow(nn.Module):
     def __init__(self, transform: Transform) -> None:
         super().__init__()
         self.transform = transform
+        self.base: nn.Module = StandardNormal()  # p_Z; any module with log_prob(z)
 
     def forward(self, x: Tensor) -> Tensor:
         r"""z = g(x)."""
@@ -37,7 +38,7 @@ class TransformFlow(nn.Module):
     def log_prob(self, x: Tensor) -> Tensor:
         r"""Exact log p(x) per sample."""
         z, log_det = self.transform(x)
-        return standard_normal_log_prob(z) + log_det
+        return self.base.log_prob(z) + log_det
 
     def loss(self, x: Tensor) -> Tensor:
         r"""−mean log p(x); its gradient is the exact one."""

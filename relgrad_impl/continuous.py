@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from torchdiffeq import odeint
 
-from relgrad_impl.dense_flow import standard_normal_log_prob
+from relgrad_impl.bases import StandardNormal
 from relgrad_impl.stochastic_trace import probes
 
 TRACES = ("exact", "hutchinson")
@@ -144,6 +144,7 @@ class ContinuousFlow(nn.Module):
         self.field = VectorField(dim, hidden, layers, generator)
         self.trace, self.time, self.solver = trace, time, solver
         self.tol, self.step_size = tol, step_size
+        self.base: nn.Module = StandardNormal()  # p_Z; any module with log_prob(z)
 
     def _solve(self, func: Callable, y0: Tensor | State) -> Tensor | State:
         reference = y0[0] if isinstance(y0, tuple) else y0
@@ -160,7 +161,7 @@ class ContinuousFlow(nn.Module):
     def _log_prob(self, x: Tensor, trace: str, eps: Tensor | None = None) -> Tensor:
         dynamics = augmented_dynamics(self.field, trace, eps, torch.is_grad_enabled())
         z, log_det = self._solve(dynamics, (x, x.new_zeros(x.shape[:-1])))
-        return standard_normal_log_prob(z) + log_det
+        return self.base.log_prob(z) + log_det
 
     def log_prob(self, x: Tensor) -> Tensor:
         r"""log N(z(T)) + ∫ tr(∂f/∂z) dt with the exact trace."""

@@ -7,14 +7,15 @@ r"""The dense flow: L affine layers with smooth leaky ReLUs between them, standa
 
 How the log-det term is trained is the ``affine`` strategy: an :data:`Affine` maps
 (h, W, b) to (y, a stand-in for log|det W|) whose gradient is the method's update direction.
-The exact ``log_prob`` always uses :func:`exact_affine`.
+The exact ``log_prob`` always uses :func:`exact_affine`. The base is the module ``base``
+(standard normal; :mod:`relgrad_impl.bases` has others): log N(z_i) above becomes its
+``log_prob(z)``, and the training strategies are unchanged (the base enters the data term).
 
 References:
     Gresele et al., "Relative gradient optimization of the Jacobian term in unsupervised deep
     learning", NeurIPS 2020.
 """
 
-import math
 from collections.abc import Callable
 
 import torch
@@ -26,13 +27,9 @@ from relgrad_impl.activations import (
     smooth_leaky_relu,
     smooth_leaky_relu_log_derivative,
 )
+from relgrad_impl.bases import StandardNormal, standard_normal_log_prob  # noqa: F401
 
 Affine = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
-
-
-def standard_normal_log_prob(z: Tensor) -> Tensor:
-    r"""Σ_i log N(z_i; 0, 1), summed over the last dimension."""
-    return -0.5 * (z.square().sum(-1) + z.shape[-1] * math.log(2 * math.pi))
 
 
 def exact_affine(h: Tensor, weight: Tensor, bias: Tensor) -> tuple[Tensor, Tensor]:
@@ -71,6 +68,7 @@ class DenseFlow(nn.Module):
             nn.init.orthogonal_(torch.empty(dim, dim), generator=generator) for _ in range(layers)
         )
         self.biases = nn.ParameterList(torch.zeros(dim) for _ in range(layers))
+        self.base: nn.Module = StandardNormal()  # p_Z; any module with log_prob(z)
 
     def forward(self, x: Tensor) -> Tensor:
         r"""z = g(x)."""
@@ -91,7 +89,7 @@ class DenseFlow(nn.Module):
 
     def _log_prob(self, x: Tensor, affine: Affine) -> Tensor:
         z, log_det = self._transform(x, affine)
-        return standard_normal_log_prob(z) + log_det
+        return self.base.log_prob(z) + log_det
 
     def log_prob(self, x: Tensor) -> Tensor:
         r"""Exact log p(x) per sample, with log|det W_l| from ``slogdet``."""

@@ -31,8 +31,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import jvp, vjp, vmap
 
+from relgrad_impl.bases import StandardNormal
 from relgrad_impl.coupling import CouplingFlow
-from relgrad_impl.dense_flow import standard_normal_log_prob
 from relgrad_impl.stochastic_trace import conjugate_gradient, probes
 
 LOG_DET_GRADIENTS = ("exact", "hutchinson")
@@ -125,6 +125,7 @@ class RectangularFlow(nn.Module):
         self.log_det_gradient, self.beta = log_det_gradient, beta
         self.num_probes, self.cg_tol, self.cg_max_iter = num_probes, cg_tol, cg_max_iter
         self.flow = CouplingFlow(dim, layers, hidden, generator)
+        self.base: nn.Module = StandardNormal()  # p_Z on R^d; any module with log_prob(z)
 
     def decode(self, z: Tensor) -> Tensor:
         r"""x = g(z) = h([z, 0])."""
@@ -141,7 +142,7 @@ class RectangularFlow(nn.Module):
     def log_prob(self, x: Tensor) -> Tensor:
         r"""log p_Z(z) − ½ log det(JᵀJ) at z = g†(x)."""
         z = self(x)
-        return standard_normal_log_prob(z) - 0.5 * self.gram_log_det(z)
+        return self.base.log_prob(z) - 0.5 * self.gram_log_det(z)
 
     def reconstruction(self, x: Tensor, z: Tensor) -> Tensor:
         r"""‖x − g(z)‖² per sample."""
@@ -154,7 +155,7 @@ class RectangularFlow(nn.Module):
         estimate), so the value is the loss without ½ log det(JᵀJ).
         """
         z = self(x)
-        data = -standard_normal_log_prob(z) + self.beta * self.reconstruction(x, z)
+        data = -self.base.log_prob(z) + self.beta * self.reconstruction(x, z)
         if self.log_det_gradient == "exact":
             return (data + 0.5 * self.gram_log_det(z)).mean()
         eps = probes((self.num_probes, *z.shape), z)
