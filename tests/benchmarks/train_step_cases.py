@@ -73,6 +73,16 @@ def seconds(step: Step, calls: int = 1) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def repeated(step: Step, calls: int) -> Step:
+    """``calls`` back-to-back calls of ``step`` as one call."""
+
+    def steps() -> None:
+        for _ in range(calls):
+            step()
+
+    return steps
+
+
 def calls_to_match(step_s: float, reference_s: float) -> int:
     """How many reference calls span about one step.
 
