@@ -61,7 +61,9 @@ def _ray_connection(ray: ModuleType, address: str | None) -> Iterator[None]:
         yield
         return
     if address is None:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
+        # A private instance serves this machine only: it listens on loopback alone.
+        private = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
+        ray.init(address="local", log_to_driver=False, **private)
     else:
         ray.init(address=address, log_to_driver=False)
     try:
@@ -154,12 +156,16 @@ def check_runs(executor: Executor, runs: Sequence[Run]) -> None:
             )
 
 
-def execute(runs: Sequence[Run], executor: Executor, out: Path) -> Iterator[Row]:
+def execute(
+    runs: Sequence[Run],
+    executor: Executor,
+    out: Path,
+    per_run: Callable[[Run, str], Iterable[Row]] = run_rows,
+) -> Iterator[Row]:
     """Compute every run with ``executor``, appending each row to its table in ``out`` as soon as
-    it is back, then yielding it."""
+    it is back, then yielding it. ``per_run(run, git_rev)`` computes one run's rows."""
     git_rev = git_revision()
-    rows_of = partial(run_rows, git_rev=git_rev)
-    for run, outcome in executor.map(rows_of, runs):
+    for run, outcome in executor.map(partial(per_run, git_rev=git_rev), runs):
         row = outcome if isinstance(outcome, dict) else _failure_row(run, outcome, git_rev)
         append_row(out / run.table, run.columns, row)
         yield row
