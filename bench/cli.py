@@ -30,6 +30,7 @@ from bench.summary import exponents, timing_table
 from bench.sweep import SweepConfig
 from bench.tables import BadResults, load_tables
 from bench.training import TrainConfig, final_rows, load_for_dims
+from bench.variants import BASE_FORMS, VariantError, parse_base, parse_boost
 
 app = typer.Typer(
     add_completion=False,
@@ -135,6 +136,15 @@ def run(
     resume: Annotated[
         bool, typer.Option(help="Skip runs already ok in OUT; retry a failed one once.")
     ] = False,
+    base: Annotated[str, typer.Option(help=f"Base distribution of every method: {BASE_FORMS}.")] = (
+        "normal"
+    ),
+    boost: Annotated[
+        int | None, typer.Option(help="Gradient-boost K components of each method (a mixture).")
+    ] = None,
+    boost_weights: Annotated[
+        str, typer.Option(help="Mixture weights of --boost: decreasing, uniform or fitted.")
+    ] = "decreasing",
 ) -> None:
     """Time one training step per (method, D) into OUT/timing.csv; with --steps, train
     each (method, D) on --dataset instead and log its likelihood to OUT/training.csv."""
@@ -148,6 +158,7 @@ def run(
         if latent_dims is not None and latent_dims > min(dim_list):
             raise BadInput(f"--latent-dims {latent_dims} exceeds the smallest D {min(dim_list)}")
         hyper = {} if latent_dims is None else {"latent_dims": latent_dims}
+        hyper |= {"base": parse_base(base)} | parse_boost(boost, boost_weights)
         if dtype not in DTYPES:
             raise BadInput(f"--dtype {dtype}: choose one of {', '.join(DTYPES)}")
         common = dict(
@@ -188,6 +199,7 @@ def run(
         ResultsError,
         DatasetError,
         ExecutorError,
+        VariantError,
         RuntimeError,
     ) as error:
         fail(str(error))

@@ -19,12 +19,14 @@ TIMING_COLUMNS = (
     "run_id started_at git_rev torch_version device device_name threads dtype method dim layers "
     "batch params seed status message median_s iqr_s measurements peak_mem_bytes mem_source"
     " host"  # the machine that ran it (a Ray worker's, or this one's)
+    " base components"  # the base distribution; the number of boosted components (1: none)
 ).split()
 
 TRAINING_COLUMNS = (
     "run_id started_at git_rev torch_version device method dataset dim layers batch params seed "
     "lr status message step wall_s train_nll test_nll test_bpd true_nll gap_nats"
     " host"
+    " base components"
 ).split()
 
 STATUSES = ("ok", "diverged", "oom", "error")

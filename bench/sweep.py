@@ -14,6 +14,7 @@ from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
 from bench.results import utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.timing import time_callable
+from bench.variants import build_method, variant_columns
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def _setup(
 ) -> tuple[FlowMethod, torch.optim.Optimizer, torch.Tensor]:
     """The method, its Adam optimizer and the fixed standard-normal batch it is timed on."""
     spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed, config.hyper)
-    method = info.build(spec)
+    method = build_method(info, spec)
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype)
     return method, make_optimizer(method, config.lr or info.default_lr), x.to(config.device)
@@ -116,7 +117,7 @@ def timing_row_head(
         "layers": config.layers,
         "batch": config.batch,
         "seed": config.seed,
-    }
+    } | variant_columns(config.hyper)
 
 
 def time_one(info: MethodInfo, dim: int, config: SweepConfig, git_rev: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
 from bench.results import TRAINING_COLUMNS, append_row, utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.sweep import Diverged, failure_message, failure_status
+from bench.variants import build_method, variant_columns
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Trainer:
             "batch": config.batch,
             "seed": config.seed,
             "lr": self.lr,
-        }
+        } | variant_columns(config.hyper)
         self.step = 0
         self.wall_s = 0.0
 
@@ -137,7 +138,7 @@ class Trainer:
             spec = RunSpec(
                 self.data.dim, config.layers, config.device, config.dtype, config.seed, config.hyper
             )
-            method = self.info.build(spec)
+            method = build_method(self.info, spec, config.steps)
             self.base["params"] = count_parameters(method)
             optimizer = make_optimizer(method, self.lr)
             to = {"device": self.device, "dtype": config.dtype}

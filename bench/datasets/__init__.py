@@ -6,6 +6,7 @@ contract, ``bench data list`` for what is there.
 
 # The registry lists the data sets in this import order.
 from bench.datasets import synthetic, manifold, digits, mnist, uci  # noqa: F401  # isort: skip
+from bench.datasets import heavy_multimodal  # noqa: F401  # isort: skip
 from bench.datasets.base import (
     DATA_DIR_ENV,
     DATASETS,
