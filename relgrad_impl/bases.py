@@ -62,13 +62,20 @@ class StudentT(nn.Module):
         df: The (initial) degrees of freedom ν > 0.
         learn: Whether ν is trained with the flow.
         dim: None for one ν shared by every dimension, else the number of marginals D.
+        dtype: The dtype of ν (default torch's).
     """
 
-    def __init__(self, df: float, learn: bool = False, dim: int | None = None) -> None:
+    def __init__(
+        self,
+        df: float,
+        learn: bool = False,
+        dim: int | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
         super().__init__()
         if not df > 0:
             raise ValueError(f"Student-t degrees of freedom must be positive, got {df}")
-        log_df = torch.full(() if dim is None else (dim,), math.log(df))
+        log_df = torch.full(() if dim is None else (dim,), math.log(df), dtype=dtype)
         if learn:
             self.log_df = nn.Parameter(log_df)
         else:

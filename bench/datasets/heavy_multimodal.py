@@ -45,7 +45,7 @@ def unit_student_t_sources(n: int, dim: int, generator: torch.Generator) -> tupl
     chi2 = torch.randn((*shape, SOURCE_DF), generator=generator, dtype=torch.float64).square()
     t = normal / (chi2.sum(-1) / SOURCE_DF).sqrt()
     scale = math.sqrt(SOURCE_DF / (SOURCE_DF - 2))
-    log_prob = StudentT(SOURCE_DF).double().log_prob(t) + dim * math.log(scale)
+    log_prob = StudentT(SOURCE_DF, dtype=torch.float64).log_prob(t) + dim * math.log(scale)
     return t / scale, log_prob
 
 
