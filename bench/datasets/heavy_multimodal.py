@@ -98,25 +98,19 @@ def load_mixture(dim: int, data_dir: Path | None = None) -> Data:
     )
 
 
-register(
-    DatasetInfo(
-        name="teacher-t",
-        summary="x = f(s), unit-variance Student-t (ν = 3) sources, the teacher's f; exact log p",
-        dim=None,
-        splits=SPLITS,
-        seed=TEACHER_T_SEED,
-        truth=True,
-        load=load_teacher_t,
-    )
+ENTRIES = (
+    (
+        "teacher-t",
+        "x = f(s), unit-variance Student-t (ν = 3) sources, the teacher's f; exact log p",
+        TEACHER_T_SEED,
+        load_teacher_t,
+    ),
+    (
+        "mixture",
+        "8 separated Gaussians N(μ_m, σ_m² I), weights ∝ m; exact log p",
+        MIXTURE_SEED,
+        load_mixture,
+    ),
 )
-register(
-    DatasetInfo(
-        name="mixture",
-        summary="8 separated Gaussians N(μ_m, σ_m² I), weights ∝ m; exact log p",
-        dim=None,
-        splits=SPLITS,
-        seed=MIXTURE_SEED,
-        truth=True,
-        load=load_mixture,
-    )
-)
+for name, summary, seed, load in ENTRIES:
+    register(DatasetInfo(name, summary, None, SPLITS, seed, truth=True, load=load))
