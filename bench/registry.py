@@ -3,6 +3,10 @@
 A method is an ``nn.Module`` with ``loss(x)`` (a scalar whose ``.backward()`` puts the method's
 update direction into ``.grad``) and ``log_prob(x)`` (exact, per sample, for evaluation). One
 training loop serves them all: zero_grad → loss(x).backward() → optimizer.step().
+
+A method's base distribution is its submodule ``base`` (``log_prob(z)``, standard normal by
+default), used wherever the method scores z; :func:`bench.variants.build_method` swaps it
+(``--base``) and boosts the method (``--boost``) from ``RunSpec.hyper``.
 """
 
 from collections.abc import Callable, Mapping
