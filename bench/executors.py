@@ -6,8 +6,9 @@ failure rows and appends every row to its table as soon as it is back, so a kill
 at most the runs in flight.
 """
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -54,22 +55,42 @@ def _import_ray() -> ModuleType:
 
 @contextmanager
 def _ray_connection(ray: ModuleType, address: str | None) -> Iterator[None]:
-    """Connect to the cluster at ``address``, or start a private local instance; on leaving,
-    disconnect, which stops a private instance with all its workers. A connection that already
-    exists (a test, a notebook) is used and left open."""
+    """Connect to the cluster at ``address``, or start a private local instance that is stopped,
+    with every process it started, on leaving. A connection that already exists (a test, a
+    notebook) is used and left open."""
     if ray.is_initialized():
         yield
         return
-    if address is None:
-        # A private instance serves this machine only: it listens on loopback alone.
-        private = {"include_dashboard": False, "_node_ip_address": "127.0.0.1"}
-        ray.init(address="local", log_to_driver=False, **private)
-    else:
-        ray.init(address=address, log_to_driver=False)
+    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    if address is not None:
+        ray.init(address=address, **quiet)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+        return
+    ray.init(address="local", include_dashboard=False, **quiet)
     try:
         yield
     finally:
-        ray.shutdown()
+        _shutdown_private_instance(ray)
+
+
+def _shutdown_private_instance(ray: ModuleType) -> None:
+    """``ray.shutdown`` stops the instance's daemons, but the agents and workers they spawned
+    can linger for a minute waiting on the stopped GCS; this command started them, so it ends
+    them too."""
+    import psutil  # shipped inside Ray (ray/thirdparty_files), on the path once Ray is imported
+
+    started = psutil.Process().children(recursive=True)
+    ray.shutdown()
+    for process in started:
+        with suppress(psutil.Error):
+            process.terminate()
+    _, alive = psutil.wait_procs(started, timeout=5)
+    for process in alive:
+        with suppress(psutil.Error):
+            process.kill()
 
 
 def _computed_rows(rows_of: RowsOf, run: Run) -> list[Row]:

@@ -28,6 +28,9 @@ BENCH = [sys.executable, "-c", "from bench.cli import app; app()"]
 QUICK = ["--min-time", "0.02", "--layers", "2", "--batch", "8", "--threads", "1"]
 # Columns that differ between two computations of the same run.
 VARYING = {"run_id", "started_at", "host", "median_s", "iqr_s", "measurements", "peak_mem_bytes"}
+# Ray on one machine only (its default on macOS and Windows): it binds to loopback, not to the
+# machine's network address. Read when Ray is first imported, which is after this line.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 RAY_PROCESS = ("raylet", "gcs_server", "default_worker", "ray::", "ray/dashboard", "log_monitor")
 
 
@@ -113,7 +116,7 @@ def test_resume_skips_ok_runs_and_retries_a_failure_once(tmp_path: Path, monkeyp
 def ray_cluster() -> Iterator[str]:
     """A local Ray instance on loopback for this module's Ray tests; yields its address."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    ray.init(num_cpus=2, include_dashboard=False)
     try:
         yield ray.get_runtime_context().gcs_address
     finally:
