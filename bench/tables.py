@@ -19,7 +19,7 @@ TIMING_SETTING = ["device", "machine", "threads", "dtype", "layers", "batch"]
 TIMING_GROUP = [*TIMING_SETTING, "method"]
 TRAINING_SETTING = ["device", "layers", "batch", "lr"]
 TRAINING_RUN = [*TRAINING_SETTING, "method", "dataset", "dim", "seed", "run_id"]
-OPTIONAL = ["host"]  # added to the schema later; older tables lack it
+OPTIONAL = ["host", "base", "components"]  # added to the schema later; older tables lack them
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,18 @@ def _read(folder: Path, spec: TableSpec) -> pd.DataFrame | None:
     for column in OPTIONAL:
         rows[column] = rows.get(column, "")
     _check_needed(path, rows, spec.needed)
+    rows["method"] = method_variant(rows)
     return rows
+
+
+def method_variant(rows: pd.DataFrame) -> pd.Series:
+    """'relgrad', or 'relgrad · laplace · K=4' for a run with another base or boosting, so that
+    variants of one method never share a line or a summary row."""
+    label = rows["method"]
+    other_base = ~rows["base"].isin(["", "normal"])
+    label = label.where(~other_base, label + " · " + rows["base"])
+    boosted = ~rows["components"].isin(["", "1"])
+    return label.where(~boosted, label + " · K=" + rows["components"])
 
 
 def _check_needed(path: Path, rows: pd.DataFrame, needed: list[str]) -> None:

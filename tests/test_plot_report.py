@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.plotting import draw_figures
 from bench.results import TIMING_COLUMNS, TRAINING_COLUMNS, append_row
-from bench.tables import load_tables
+from bench.tables import load_tables, method_variant
 
 runner = CliRunner()
 DIMS = [64, 128, 256, 512]
@@ -219,3 +219,14 @@ def test_real_entry_point_prints_one_line_without_traceback(tmp_path: Path) -> N
     done = subprocess.run(command, capture_output=True, text=True)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("bench: error:")
+
+
+def test_base_and_boost_variants_are_reported_apart() -> None:
+    rows = pd.DataFrame(
+        {
+            "method": ["relgrad", "relgrad", "relgrad"],
+            "base": ["normal", "laplace", "normal"],
+            "components": ["1", "1", "4"],
+        }
+    )
+    assert list(method_variant(rows)) == ["relgrad", "relgrad · laplace", "relgrad · K=4"]
