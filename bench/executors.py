@@ -148,7 +148,7 @@ def make_executor(
         raise ExecutorError(f"--executor {name}: choose one of {', '.join(EXECUTORS)}")
     if name == "local":
         given = [("address", address), ("cpus-per-run", cpus_per_run)]
-        given = [flag for flag, value in [*given, ("gpus-per-run", gpus_per_run)] if value]
+        given = [f for f, value in [*given, ("gpus-per-run", gpus_per_run)] if value is not None]
         if given:
             raise ExecutorError(f"--{'/--'.join(given)} need --executor ray")
         return LocalExecutor()
