@@ -69,7 +69,7 @@ def test_sweep_writes_well_formed_rows_and_appends(tmp_path: Path) -> None:
     rows = read_rows(tmp_path / "timing.csv")
     assert list(rows[0]) == TIMING_COLUMNS
     assert [(r["method"], r["dim"]) for r in rows] == [
-        (m, d) for m in ("floor", "relgrad", "naive") for d in ("8", "16")
+        (m, d) for d in ("8", "16") for m in ("floor", "relgrad", "naive")
     ]
     for row in rows:
         assert row["status"] == "ok"
