@@ -21,8 +21,9 @@ What this file follows from the paper and its public code (akandykeller/SelfNorm
 ``snf/layers/selfnorm.py`` and ``snf/experiments/selfnorm_fc_mnist.py``): the ½ forward / ½
 inverse split above; the reconstruction loss on the bias-free linear map, with the layer input
 detached and its gradient reaching both W and R (``only_R_recon=False``), without the symmetric
-term ``‖z − W R z‖²`` (``sym_recon_grad=False``); weight λ = 1; R initialized as the exact
-inverse of W (the code's 1×1 / FC initialization uses W orthogonal or identity with R = Wᵀ);
+term ``‖z − W R z‖²`` (``sym_recon_grad=False``); weight λ = 1 there (the registry's ``snf``
+uses λ = 10, see ``bench/methods.py``); R initialized as the exact inverse of W (the code's
+1×1 / FC initialization uses W orthogonal or identity with R = Wᵀ);
 exact backpropagation ΔW to the layer input. One departure: W starts orthogonal from the
 run's seed, like every dense method here, and the bias at zero (the code draws a tiny random
 bias).
