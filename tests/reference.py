@@ -1,7 +1,10 @@
 """Brute-force references computed from autograd alone, for small D in float64."""
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
 
 from bench.registry import FlowMethod
 from relgrad_impl import standard_normal_log_prob
@@ -51,3 +54,16 @@ def relative(weight: Tensor, bias: Tensor, grad_w: Tensor, grad_b: Tensor) -> tu
     a[:dim, :dim], a[:dim, dim], a[dim, dim] = weight, bias, 1
     top = torch.cat([grad_w, grad_b.unsqueeze(1)], dim=1) @ a.T @ a
     return top[:, :dim], top[:, dim]
+
+
+def backward_flops(
+    affine: Callable[..., tuple[Tensor, Tensor]], batch: int, dim: int, matrices: int = 1
+) -> int:
+    """FLOPs of the backward of ‖y‖² − stand-in through one layer ``affine(h, W, b, *others)``."""
+    h = torch.randn(batch, dim, requires_grad=True)
+    weight, *others = [torch.randn(dim, dim, requires_grad=True) for _ in range(matrices)]
+    y, stand_in = affine(h, weight, torch.zeros(dim, requires_grad=True), *others)
+    loss = y.square().sum() - stand_in
+    with FlopCounterMode(display=False) as counter:
+        loss.backward()
+    return counter.get_total_flops()

@@ -1,10 +1,9 @@
 """relative_affine on its own: values, standalone use, and that its cost is O(B·D²)."""
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from relgrad_impl import relative_affine, smooth_leaky_relu, smooth_leaky_relu_log_derivative
-from tests.reference import relative
+from tests.reference import backward_flops, relative
 
 
 def test_forward_is_the_affine_map_and_the_stand_in_is_zero() -> None:
@@ -38,20 +37,9 @@ def test_smooth_leaky_relu_log_derivative_matches_autograd() -> None:
     torch.testing.assert_close(smooth_leaky_relu_log_derivative(y, 0.3), derivative.log())
 
 
-def _backward_flops(batch: int, dim: int) -> int:
-    h = torch.randn(batch, dim, requires_grad=True)
-    w = torch.randn(dim, dim, requires_grad=True)
-    b = torch.zeros(dim, requires_grad=True)
-    y, log_det = relative_affine(h, w, b)
-    loss = y.square().sum() - log_det
-    with FlopCounterMode(display=False) as counter:
-        loss.backward()
-    return counter.get_total_flops()
-
-
 def test_backward_is_quadratic_in_dim() -> None:
     """Doubling D at fixed B multiplies the FLOPs by 4, not 8, and they are 3 (B·D²) products."""
     batch = 8
-    small, large = _backward_flops(batch, 64), _backward_flops(batch, 128)
+    small, large = (backward_flops(relative_affine, batch, d) for d in (64, 128))
     assert large / small < 4.5
     assert large <= 3 * 2 * batch * 128**2 + 4 * batch * 128

@@ -4,7 +4,6 @@ reconstruction term is the autograd gradient of λ·mean‖h − R W h‖² and 
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
-from torch.utils.flop_counter import FlopCounterMode
 
 from bench.registry import METHODS, RunSpec
 from relgrad_impl import (
@@ -13,6 +12,7 @@ from relgrad_impl import (
     self_normalizing_affine,
     smooth_leaky_relu,
 )
+from tests.reference import backward_flops
 
 DIM, LAYERS = 4, 3
 
@@ -158,20 +158,11 @@ def test_loss_value_is_data_term_plus_reconstruction() -> None:
     torch.testing.assert_close(flow.loss(x), want)
 
 
-def _backward_flops(batch: int, dim: int) -> int:
-    h = torch.randn(batch, dim, requires_grad=True)
-    w, r = torch.randn(dim, dim, requires_grad=True), torch.randn(dim, dim, requires_grad=True)
-    b = torch.zeros(dim, requires_grad=True)
-    y, stand_in = self_normalizing_affine(h, w, b, r)
-    loss = y.square().sum() - stand_in
-    with FlopCounterMode(display=False) as counter:
-        loss.backward()
-    return counter.get_total_flops()
-
-
 def test_backward_is_quadratic_in_dim() -> None:
     """Doubling D at fixed B multiplies the FLOPs by 4, not 8: four (B·D²) products."""
     batch = 8
-    small, large = _backward_flops(batch, 64), _backward_flops(batch, 128)
+    small, large = (
+        backward_flops(self_normalizing_affine, batch, d, matrices=2) for d in (64, 128)
+    )
     assert large / small < 4.5
     assert large <= 4 * 2 * batch * 128**2 + 8 * batch * 128
