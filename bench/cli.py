@@ -1,7 +1,8 @@
 """The ``bench`` command line."""
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import torch
@@ -209,15 +210,30 @@ def run(
     if isinstance(config, TrainConfig):
         train(runs, config, run_executor, out)
         return
+    rows = run_with_progress(runs, run_executor, out, "timing", lambda row: True)
+    print_timing_summary(pd.DataFrame(rows))
+    console.print(f"rows appended to {out / 'timing.csv'}")
+
+
+def run_with_progress(
+    runs: list[Run],
+    run_executor: Executor,
+    out: Path,
+    label: str,
+    run_done: Callable[[dict[str, Any]], bool],
+) -> list[dict[str, Any]]:
+    """Every row of ``runs`` as ``execute`` appends it, with a progress bar over the runs;
+    ``run_done(row)`` tells whether a row is its run's last."""
     rows = []
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("timing", total=len(runs))
+        task = progress.add_task(label, total=len(runs))
         for row in execute(runs, run_executor, out):
             rows.append(row)
-            progress.update(task, advance=1, description=f"{row['method']} D={row['dim']}")
-    print_timing_summary(pd.DataFrame(rows))
-    console.print(f"rows appended to {out / 'timing.csv'}")
+            step = f" step {row['step']}" if "step" in row else ""
+            description = f"{row['method']} D={row['dim']}{step}"
+            progress.update(task, advance=int(run_done(row)), description=description)
+    return rows
 
 
 def print_timing_summary(rows: pd.DataFrame) -> None:
@@ -246,15 +262,13 @@ def print_timing_summary(rows: pd.DataFrame) -> None:
 
 
 def train(runs: list[Run], config: TrainConfig, run_executor: Executor, out: Path) -> None:
-    rows = []
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-    with Progress(*columns, TimeElapsedColumn(), console=console, transient=True) as progress:
-        task = progress.add_task("training", total=len(runs))
-        for row in execute(runs, run_executor, out):
-            rows.append(row)
-            done = row["status"] != "ok" or config.finished(row["step"], row["wall_s"])
-            description = f"{row['method']} D={row['dim']} step {row['step']}"
-            progress.update(task, advance=int(done), description=description)
+    rows = run_with_progress(
+        runs,
+        run_executor,
+        out,
+        "training",
+        lambda row: row["status"] != "ok" or config.finished(row["step"], row["wall_s"]),
+    )
     view = Table("method", "D", "status", "step", "train s", "test NLL", "bits/dim", "gap nats")
     for r in final_rows(rows):
         cells = [r.get(k) for k in ("test_nll", "test_bpd", "gap_nats")]
