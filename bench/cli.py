@@ -185,7 +185,12 @@ def run(
             positive("max-seconds", max_seconds)
             dataset = dataset or "gaussian"
             config = TrainConfig(
-                steps, dataset, eval_every, lr=lr, max_seconds=max_seconds, **common
+                steps=steps,
+                dataset=dataset,
+                eval_every=eval_every,
+                lr=lr,
+                max_seconds=max_seconds,
+                **common,
             )
             data = load_for_dims(dataset, dim_list, data_dir or default_data_dir())
         run_executor = make_executor(executor, address, cpus_per_run, gpus_per_run)

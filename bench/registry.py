@@ -45,6 +45,24 @@ class RunSpec:
         return torch.Generator().manual_seed(self.seed)
 
 
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """The settings a timing run and a training run share."""
+
+    layers: int = 2
+    batch: int = 128
+    device: str = "cpu"
+    dtype: torch.dtype = torch.float32
+    threads: int = 1
+    seed: int = 0
+    lr: float | None = None  # None: the method's default_lr
+    hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
+
+    def spec(self, dim: int) -> RunSpec:
+        """The builder's view of one run at dimension ``dim``."""
+        return RunSpec(dim, self.layers, self.device, self.dtype, self.seed, self.hyper)
+
+
 @dataclass(frozen=True)
 class MethodInfo:
     name: str

@@ -2,33 +2,25 @@
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from bench.memory import PeakMemory
-from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
+from bench.registry import FlowMethod, MethodInfo, RunSettings, count_parameters
 from bench.results import utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.timing import time_callable
 from bench.variants import build_method, variant_columns
 
 
-@dataclass(frozen=True)
-class SweepConfig:
-    layers: int = 2
-    batch: int = 128
-    device: str = "cpu"
-    dtype: torch.dtype = torch.float32
-    threads: int = 1
-    seed: int = 0
-    lr: float | None = None
+@dataclass(frozen=True, kw_only=True)
+class SweepConfig(RunSettings):
     warmup_steps: int = 3
     min_run_time: float = 1.0
-    hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
 
 
 class Diverged(RuntimeError):
@@ -55,8 +47,7 @@ def _setup(
     info: MethodInfo, dim: int, config: SweepConfig
 ) -> tuple[FlowMethod, torch.optim.Optimizer, torch.Tensor]:
     """The method, its Adam optimizer and the fixed standard-normal batch it is timed on."""
-    spec = RunSpec(dim, config.layers, config.device, config.dtype, config.seed, config.hyper)
-    method = build_method(info, spec)
+    method = build_method(info, config.spec(dim))
     generator = torch.Generator().manual_seed(config.seed)
     x = torch.randn(config.batch, dim, generator=generator, dtype=config.dtype)
     return method, make_optimizer(method, config.lr or info.default_lr), x.to(config.device)

@@ -15,8 +15,8 @@ row; the sweep goes on.
 
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,29 +24,21 @@ import torch
 from torch import Tensor
 
 from bench.datasets import Data, bits_per_dim, get_dataset, load_dataset
-from bench.registry import FlowMethod, MethodInfo, RunSpec, count_parameters
+from bench.registry import FlowMethod, MethodInfo, RunSettings, count_parameters
 from bench.results import TRAINING_COLUMNS, append_row, utc_now
 from bench.step import is_finite, make_optimizer, train_step
 from bench.sweep import Diverged, failure_message, failure_status
 from bench.variants import build_method, variant_columns
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(RunSettings):
     steps: int
     dataset: str
     eval_every: int | None = None  # None: 10 evaluations per run
-    layers: int = 2
-    batch: int = 128
-    device: str = "cpu"
-    dtype: torch.dtype = torch.float32
-    threads: int = 1
-    seed: int = 0
-    lr: float | None = None  # None: the method's default_lr
     eval_batch: int = 2048
     train_eval: int = 10_000
     max_seconds: float | None = None  # also stop at the first evaluation past this training time
-    hyper: Mapping[str, Any] = field(default_factory=dict)  # method options (RunSpec.hyper)
 
     @property
     def every(self) -> int:
@@ -135,10 +127,7 @@ class Trainer:
         """The run's rows as they come, appended nowhere (an executor does that)."""
         config = self.config
         try:
-            spec = RunSpec(
-                self.data.dim, config.layers, config.device, config.dtype, config.seed, config.hyper
-            )
-            method = build_method(self.info, spec, config.steps)
+            method = build_method(self.info, config.spec(self.data.dim), config.steps)
             self.base["params"] = count_parameters(method)
             optimizer = make_optimizer(method, self.lr)
             to = {"device": self.device, "dtype": config.dtype}

@@ -164,7 +164,7 @@ def test_data_without_truth_leaves_true_nll_and_gap_empty(tmp_path) -> None:
     config = TrainConfig(steps=2, dataset="small", eval_every=2, batch=8, threads=1)
     rows = list(Trainer(get_method("naive"), data, config, tmp_path, "abc").run())
     with torch.no_grad():
-        method = get_method("naive").build(training.RunSpec(3, 2, seed=0))
+        method = get_method("naive").build(config.spec(3))
         expected = -(method.log_prob(data.test) - 2.0).double().mean().item()
     assert rows[0]["test_nll"] == pytest.approx(expected, rel=1e-6)
     assert "true_nll" not in rows[0] and "gap_nats" not in rows[0]
